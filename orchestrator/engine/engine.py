@@ -1,0 +1,651 @@
+"""Runs one campaign on a Dask client: lazy windows of points, futures, retries, durability.
+
+Guarantees (see README, "Reliability"):
+- every state change is recorded in the store (batched), and a finished task is reported
+  (progress, manifest) only after it is committed;
+- tasks recorded as finished are never run again; tasks in flight when the runner died run
+  again (at-least-once);
+- downstream tasks of a failed task are held, never run; `restart` runs them later.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from distributed import Client, Future
+
+from orchestrator.engine.execute import STARTED_TOPIC, TaskCall, execute_task
+from orchestrator.engine.outcome import Outcome
+from orchestrator.engine.plan import Plan, compile_plan
+from orchestrator.engine.recorder import Recorder
+from orchestrator.engine.slots import HELD, Counts, Slot
+from orchestrator.errors import CampaignBusy, SpecError
+from orchestrator.results import ResultsLocation
+from orchestrator.spec import add_import_paths, parse_document
+from orchestrator.states import CampaignState, TaskState
+from orchestrator.store import (
+    SINGLE,
+    Control,
+    EventWrite,
+    Store,
+    TaskRecord,
+    TaskWrite,
+    runner_identity,
+)
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[dict[str, dict[str, int]]], None]
+
+
+@dataclass
+class EngineConfig:
+    max_in_flight: int = 2000
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 60.0
+    control_interval: float = 0.5
+    lease_seconds: float = 30.0
+    flush_interval: float = 0.05
+    store_limit: int = 65536
+    inline_limit: int = 1 << 20
+    timeout_grace: float = 30.0
+    chunk: int = 2000
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        client: Client,
+        campaign_id: str,
+        config: EngineConfig | None = None,
+        progress: Progress | None = None,
+        runner: str | None = None,
+    ):
+        self.store = store
+        self.client = client
+        self.campaign_id = campaign_id
+        self.config = config or EngineConfig()
+        self.progress = progress
+        self.runner = runner or runner_identity()
+        self.record = store.get_campaign(campaign_id)
+        self.location = ResultsLocation(self.record.results_url)
+        self._completed: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        self._started: deque[dict[str, Any]] = deque()
+
+    # ------------------------------------------------------------- lifecycle
+    def run(self) -> str:
+        """Run to the end (or until cancelled); returns the campaign's final state."""
+        holder = self.store.claim(self.campaign_id, self.runner, self.config.lease_seconds)
+        if holder is not None:
+            raise CampaignBusy(self.campaign_id, holder)
+        self.import_paths = tuple(self.record.import_paths or ())
+        add_import_paths(self.import_paths)
+        try:
+            try:
+                self.plan = compile_plan(parse_document(self.record.spec))
+            except SpecError as exc:
+                self.store.set_campaign_state(
+                    self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}")
+                return CampaignState.FAILED
+            self._prepare()
+            try:
+                self._loop()
+                return self._finish()
+            finally:
+                _StartedRouter.of(self.client).remove(self.campaign_id)
+                self.recorder.close()
+        finally:
+            self.store.release(self.campaign_id, self.runner)
+
+    def _prepare(self) -> None:
+        plan, cid = self.plan, self.campaign_id
+        self.recorder = Recorder(self.store, cid, self._durable,
+                                 interval=self.config.flush_interval)
+        totals = {name: plan.total(name) for name in plan.steps}
+        self.counts = Counts(totals, self.store.task_counts(cid))
+        self.active: dict[int, dict[str, Slot]] = {}
+        self.parked: set[int] = set()
+        self.readmit: deque[int] = deque()
+        self.next_point = 0
+        self.max_stored_point = self.store.max_point(cid)
+        self._rows: dict[tuple[str, int], TaskRecord] = {}
+        self._rows_until = 0
+        self.singles = {name: Slot(name, SINGLE) for name in plan.single_steps}
+        for row in self.store.single_tasks(cid):
+            if row.step in self.singles:
+                self.singles[row.step] = self._slot_from_row(row.step, SINGLE, row)
+        self.gather_refs: dict[str, list[Any]] = {
+            name: [None] * plan.points for name in plan.foreach_steps
+            if plan.gathered_by_someone(name)
+        }
+        self.inflight: dict[str, Slot] = {}
+        self.retries: list[tuple[float, int, Slot]] = []
+        self._retry_seq = 0
+        self.to_submit: dict[str, list[tuple[Slot, dict[str, Any]]]] = {}
+        self.cancelling = False
+        self.cancelled_steps: set[str] = set()
+        self.cancelled_points: set[int] = set()
+        self.cancelled_tasks: set[tuple[str, int]] = set()
+        self._control_after = 0
+        self._next_control = 0.0
+        self._next_heartbeat = time.time() + self.config.lease_seconds / 3
+        _StartedRouter.of(self.client).add(cid, self._started.append)
+        if self.record.state != CampaignState.RUNNING:
+            self.recorder.campaign_state(CampaignState.RUNNING)
+        self._poll_controls(force=True)
+
+    def _loop(self) -> None:
+        while True:
+            now = time.time()
+            if now >= self._next_control:
+                self._poll_controls()
+                self._check_deadlines(now)
+            if now >= self._next_heartbeat:
+                self._heartbeat()
+            if not self.cancelling:
+                self._release_retries(now)
+                self._admit()
+                self._advance_singles()
+            self._submit()
+            self.recorder.snapshot(self.counts.snapshot())
+            if self._done():
+                return
+            if self.recorder.error is not None:
+                self.recorder.flush()  # raises: the store is gone, stop running blind
+            self._collect(self._wait_timeout(now))
+            self._mark_started()
+
+    def _done(self) -> bool:
+        if self.inflight or self.to_submit:
+            return False
+        if self.cancelling:
+            return True
+        if self.retries or self.readmit:
+            return False
+        if self.next_point < self.plan.points or self.active:
+            return False
+        return all(slot.resolved for slot in self.singles.values())
+
+    def _wait_timeout(self, now: float) -> float:
+        deadline = self._next_control
+        if self.retries:
+            deadline = min(deadline, self.retries[0][0])
+        return max(0.0, min(deadline - now, 0.5))
+
+    def _finish(self) -> str:
+        by_state = {
+            state: sum(self.counts.get(step, state) for step in self.plan.steps)
+            for state in ("failed", "cancelled", HELD)
+        }
+        if self.cancelling:
+            final, message = CampaignState.CANCELLED, "cancelled on request"
+        elif by_state["failed"]:
+            final = CampaignState.FAILED
+            message = f"{by_state['failed']} task(s) failed"
+            if by_state[HELD]:
+                message += f"; {by_state[HELD]} downstream task(s) held"
+        elif by_state["cancelled"]:
+            final, message = CampaignState.CANCELLED, f"{by_state['cancelled']} task(s) cancelled"
+        else:
+            final, message = CampaignState.SUCCEEDED, None
+        self.recorder.campaign_state(final, message)
+        self.recorder.snapshot(self.counts.snapshot())
+        self.recorder.flush()
+        return final
+
+    # ------------------------------------------------------------- admission
+    def _admit(self) -> None:
+        window = self.config.max_in_flight
+        while self.readmit and len(self.active) - len(self.parked) < window:
+            point = self.readmit.popleft()
+            self.parked.discard(point)
+            if point in self.active:
+                self._advance_point(point)
+        foreach = self.plan.foreach_steps
+        while (
+            foreach
+            and self.next_point < self.plan.points
+            and len(self.active) - len(self.parked) < window
+        ):
+            point = self.next_point
+            self.next_point += 1
+            slots = {step: self._initial_slot(step, point) for step in foreach}
+            self.active[point] = slots
+            self._advance_point(point)
+        if not foreach:
+            self.next_point = self.plan.points
+
+    def _initial_slot(self, step: str, point: int) -> Slot:
+        row = self._stored_row(step, point)
+        slot = self._slot_from_row(step, point, row) if row else Slot(step, point)
+        if not slot.resolved and self._is_cancelled(step, point):
+            self._cancel_slot(slot)
+        return slot
+
+    def _stored_row(self, step: str, point: int) -> TaskRecord | None:
+        if point > self.max_stored_point:
+            return None
+        if point >= self._rows_until:
+            start, stop = point, point + self.config.chunk
+            self._rows = {
+                (r.step, r.point): r for r in self.store.tasks_in_range(self.campaign_id, start, stop)
+                if r.point is not None
+            }
+            self._rows_until = stop
+        return self._rows.get((step, point))
+
+    def _slot_from_row(self, step: str, point: int, row: TaskRecord) -> Slot:
+        slot = Slot(step, point, state=row.state, attempt=row.attempt)
+        if row.state == TaskState.SUCCEEDED:
+            slot.outcome = Outcome.from_record(row.result, row.result_url)
+            if step in self.gather_refs and point >= 0:
+                self.gather_refs[step][point] = slot.outcome
+        return slot
+
+    def _is_cancelled(self, step: str, point: int) -> bool:
+        return (
+            step in self.cancelled_steps
+            or point in self.cancelled_points
+            or (step, point) in self.cancelled_tasks
+        )
+
+    def _advance_point(self, point: int) -> None:
+        """Submit what is ready, hold/cancel what cannot run; retire the finished point."""
+        slots = self.active[point]
+        waiting_on_single = False
+        for name in self.plan.foreach_steps:
+            slot = slots[name]
+            if slot.state not in ("pending", "queued", "running") or slot.future is not None:
+                continue
+            if slot.state != "pending" and self._in_retry(slot):
+                continue
+            verdict = self._upstream_verdict(
+                [slots[u] for u in self.plan.steps[name].pointwise]
+                + [self.singles[b] for b in self.plan.steps[name].broadcast]
+            )
+            if verdict == "ready":
+                upstream = {u: slots[u].ref for u in self.plan.steps[name].pointwise}
+                upstream.update({b: self.singles[b].ref for b in self.plan.steps[name].broadcast})
+                self._queue(slot, upstream)
+            elif verdict == "held":
+                self._move(slot, HELD)
+            elif verdict == "cancelled":
+                self._cancel_slot(slot)
+            elif any(not self.singles[b].resolved for b in self.plan.steps[name].broadcast):
+                waiting_on_single = True
+        if all(slot.resolved for slot in slots.values()):
+            del self.active[point]
+            self.parked.discard(point)
+        elif waiting_on_single and not any(
+            s.future is not None or s.state == "queued" for s in slots.values()
+        ):
+            self.parked.add(point)
+
+    def _upstream_verdict(self, upstream: list[Slot]) -> str:
+        verdict = "ready"
+        for slot in upstream:
+            if slot.state in ("failed", HELD):
+                return "held"
+            if slot.state == "cancelled":
+                verdict = "cancelled"
+            elif slot.state != "succeeded" and verdict == "ready":
+                verdict = "wait"
+        return verdict
+
+    def _advance_singles(self) -> None:
+        for name in self.plan.single_steps:
+            slot = self.singles[name]
+            if slot.resolved or slot.future is not None or self._in_retry(slot):
+                continue
+            if name in self.cancelled_steps:
+                self._cancel_slot(slot)
+                continue
+            step = self.plan.steps[name]
+            verdict = self._upstream_verdict([self.singles[b] for b in step.broadcast])
+            for g in step.gathered:
+                if self.counts.get(g, "failed") or self.counts.get(g, HELD):
+                    verdict = "held"
+                elif (
+                    self.counts.get(g, "succeeded") + self.counts.get(g, "cancelled")
+                    < self.plan.points
+                ) and verdict == "ready":
+                    verdict = "wait"
+            if verdict == "ready":
+                upstream: dict[str, Any] = {b: self.singles[b].ref for b in step.broadcast}
+                upstream.update({g: list(self.gather_refs[g]) for g in step.gathered})
+                self._queue(slot, upstream)
+            elif verdict == "held":
+                self._move(slot, HELD)
+            elif verdict == "cancelled":
+                self._cancel_slot(slot)
+
+    def _on_single_resolved(self) -> None:
+        """Parked points may now go on; they re-enter the window as it has room."""
+        queued = set(self.readmit)
+        self.readmit.extend(p for p in sorted(self.parked) if p not in queued)
+
+    # ------------------------------------------------------------ submission
+    def _queue(self, slot: Slot, upstream: dict[str, Any]) -> None:
+        slot.attempt += 1
+        slot.queued_at = time.time()
+        self._move(slot, TaskState.QUEUED, attempt_note=True)
+        self.to_submit.setdefault(slot.step, []).append((slot, upstream))
+
+    def _submit(self) -> None:
+        for step, batch in self.to_submit.items():
+            plan = self.plan.steps[step]
+            calls = [self._call(plan.name, slot) for slot, _ in batch]
+            keys = [
+                f"{step}-{self.campaign_id}-{slot.point}-{slot.attempt}" for slot, _ in batch
+            ]
+            futures = self.client.map(
+                execute_task, calls, [up for _, up in batch], key=keys, pure=False
+            )
+            for (slot, _), future in zip(batch, futures, strict=True):
+                slot.future = future
+                self.inflight[future.key] = slot
+                future.add_done_callback(self._completed.put)
+        self.to_submit = {}
+
+    def _call(self, name: str, slot: Slot) -> TaskCall:
+        plan = self.plan.steps[name]
+        step = plan.step
+        point = None if slot.point == SINGLE else slot.point
+        return TaskCall(
+            campaign_id=self.campaign_id, step=name,
+            kind="command" if step.kind == "command" else "run",
+            target=step.command if step.kind == "command" else str(step.run),
+            point=point, attempt=slot.attempt, results_url=self.location.base_url,
+            parameters=self.plan.sweep.point(slot.point) if point is not None else {},
+            with_=dict(step.with_), pass_params=plan.pass_params, pass_ctx=plan.pass_ctx,
+            timeout=step.timeout, store_limit=self.config.store_limit,
+            inline_limit=self.config.inline_limit, import_paths=self.import_paths,
+        )
+
+    # ------------------------------------------------------------ completion
+    def _collect(self, timeout: float) -> None:
+        done: list[Future] = []
+        try:
+            done.append(self._completed.get(timeout=timeout))
+        except queue.Empty:
+            return
+        while len(done) < 10000:
+            try:
+                done.append(self._completed.get_nowait())
+            except queue.Empty:
+                break
+        mine = [f for f in done if self.inflight.get(f.key) is not None
+                and self.inflight[f.key].future is f]
+        finished = [f for f in mine if f.status == "finished"]
+        outcomes = self.client.gather(finished, errors="raise") if finished else []
+        for future, outcome in zip(finished, outcomes, strict=True):
+            self._on_outcome(self.inflight.pop(future.key), outcome)
+        for future in mine:
+            if future.status == "finished":
+                continue
+            slot = self.inflight.pop(future.key)
+            if future.status == "cancelled":
+                error = "the task's Dask future was cancelled (scheduler or worker lost)"
+            else:
+                exc = future.exception()
+                error = f"{type(exc).__name__}: {exc}"
+            self._on_outcome(slot, Outcome(ok=False, error=error, finished_at=time.time()))
+
+    def _on_outcome(self, slot: Slot, outcome: Outcome) -> None:
+        if slot.state == "cancelled":
+            return
+        if slot.started_at is None:
+            slot.started_at = outcome.started_at
+        if slot.state == TaskState.QUEUED and outcome.started_at is not None:
+            # finished before its 'started' message arrived: record the running state too
+            self._move(slot, TaskState.RUNNING, worker=outcome.worker)
+        if outcome.ok:
+            self._succeed(slot, outcome)
+        else:
+            self._fail(slot, outcome)
+        if slot.point == SINGLE:
+            if slot.resolved:
+                self._on_single_resolved()
+        elif slot.point in self.active:
+            self._advance_point(slot.point)
+
+    def _succeed(self, slot: Slot, outcome: Outcome) -> None:
+        slot.outcome = outcome
+        if slot.step in self.gather_refs:
+            self.gather_refs[slot.step][slot.point] = slot.future
+        elif not self.plan.steps[slot.step].downstream:
+            slot.future = None  # nothing downstream needs it: let the worker drop it
+        self._move(slot, TaskState.SUCCEEDED, outcome=outcome)
+
+    def _fail(self, slot: Slot, outcome: Outcome) -> None:
+        slot.future = None
+        slot.failures += 1
+        step = self.plan.steps[slot.step].step
+        error = outcome.error or "failed"
+        if slot.failures <= step.retries:
+            delay = min(
+                self.config.retry_backoff * 2 ** (slot.failures - 1),
+                self.config.retry_backoff_max,
+            ) * random.uniform(0.8, 1.2)
+            self.recorder.event(EventWrite(
+                time.time(), "task", slot.step, _public(slot.point), TaskState.FAILED,
+                slot.attempt, f"attempt {slot.attempt} failed, retry in {delay:.1f}s: "
+                f"{_last_line(error)}",
+            ))
+            self._retry_seq += 1
+            heapq.heappush(self.retries, (time.time() + delay, self._retry_seq, slot))
+            return
+        self._move(slot, TaskState.FAILED, outcome=outcome, error=error)
+
+    def _in_retry(self, slot: Slot) -> bool:
+        return any(entry[2] is slot for entry in self.retries)
+
+    def _release_retries(self, now: float) -> None:
+        while self.retries and self.retries[0][0] <= now:
+            _, _, slot = heapq.heappop(self.retries)
+            if slot.state in ("cancelled", "succeeded"):
+                continue
+            if slot.point == SINGLE:
+                continue  # _advance_singles requeues it
+            if slot.point in self.active:
+                slot.state = "queued"
+                self._requeue(slot)
+
+    def _requeue(self, slot: Slot) -> None:
+        slots = self.active[slot.point]
+        upstream = {u: slots[u].ref for u in self.plan.steps[slot.step].pointwise}
+        upstream.update({b: self.singles[b].ref for b in self.plan.steps[slot.step].broadcast})
+        self._queue(slot, upstream)
+
+    def _mark_started(self) -> None:
+        while self._started:
+            msg = self._started.popleft()
+            point = SINGLE if msg["p"] is None else msg["p"]
+            slot = (self.singles.get(msg["s"]) if point == SINGLE
+                    else self.active.get(point, {}).get(msg["s"]))
+            if slot is None or slot.attempt != msg["a"] or slot.state != TaskState.QUEUED:
+                continue
+            slot.started_at = msg["t"]
+            self._move(slot, TaskState.RUNNING, worker=msg.get("w"))
+
+    def _check_deadlines(self, now: float) -> None:
+        """The worker enforces `timeout`; this catches a task stuck in C code past it."""
+        stuck = [
+            slot for slot in self.inflight.values()
+            if slot.started_at is not None
+            and (timeout := self.plan.steps[slot.step].step.timeout) is not None
+            and now > slot.started_at + timeout + self.config.timeout_grace
+        ]
+        for slot in stuck:
+            future = slot.future
+            self.inflight.pop(future.key, None)
+            self.client.cancel([future])
+            self._on_outcome(slot, Outcome(
+                ok=False, error="TaskTimeout: still running past its timeout; abandoned",
+                finished_at=now))
+
+    # ------------------------------------------------------- state changes
+    def _move(
+        self,
+        slot: Slot,
+        new: str,
+        *,
+        outcome: Outcome | None = None,
+        error: str | None = None,
+        worker: str | None = None,
+        attempt_note: bool = False,
+    ) -> None:
+        old = slot.state
+        slot.state = new
+        if old != new:
+            self.counts.move(slot.step, old, new)
+        if new == HELD:
+            return  # not a stored state: the task stays pending in the store
+        now = time.time()
+        write = TaskWrite(
+            step=slot.step, point=slot.point, state=new, attempt=slot.attempt,
+            queued_at=slot.queued_at, started_at=slot.started_at,
+            finished_at=now if new in ("succeeded", "failed", "cancelled") else None,
+            worker=worker or (outcome.worker if outcome else None), error=error,
+        )
+        if outcome is not None and outcome.ok:
+            write.result, write.result_url = outcome.stored, outcome.result_url
+        message = _last_line(error) if error else None
+        self.recorder.task(write, EventWrite(
+            now, "task", slot.step, _public(slot.point), new, slot.attempt, message))
+        if slot.point == SINGLE and slot.resolved:
+            self._on_single_resolved()
+
+    def _cancel_slot(self, slot: Slot) -> None:
+        if slot.future is not None:
+            self.inflight.pop(slot.future.key, None)
+            self.client.cancel([slot.future])
+            slot.future = None
+        self.retries = [entry for entry in self.retries if entry[2] is not slot]
+        heapq.heapify(self.retries)
+        self._move(slot, TaskState.CANCELLED)
+
+    # -------------------------------------------------------------- controls
+    def _poll_controls(self, force: bool = False) -> None:
+        self._next_control = time.time() + self.config.control_interval
+        for control in self.store.active_controls(self.campaign_id, self._control_after):
+            self._control_after = control.id
+            if control.action == "cancel":
+                self._apply_cancel(control)
+
+    def _apply_cancel(self, control: Control) -> None:
+        if control.step is None and control.point is None:
+            self.cancelling = True
+            for slots in self.active.values():
+                for slot in slots.values():
+                    if not slot.resolved:
+                        self._cancel_slot(slot)
+            for slot in self.singles.values():
+                if not slot.resolved:
+                    self._cancel_slot(slot)
+            self.to_submit = {}
+            return
+        targets: list[Slot] = []
+        if control.point is None:
+            assert control.step is not None
+            steps = {control.step} | self.plan.descendants(control.step)
+            self.cancelled_steps |= steps
+            targets = [s for slots in self.active.values() for n, s in slots.items() if n in steps]
+            targets += [self.singles[n] for n in steps if n in self.singles]
+        elif control.step is None:
+            self.cancelled_points.add(control.point)
+            targets = list(self.active.get(control.point, {}).values())
+        else:
+            self.cancelled_tasks.add((control.step, control.point))
+            slot = self.active.get(control.point, {}).get(control.step)
+            targets = [slot] if slot else []
+        for slot in targets:
+            if not slot.resolved:
+                self._cancel_slot(slot)
+        for point in {s.point for s in targets if s.point != SINGLE}:
+            if point in self.active:
+                self._advance_point(point)
+        self.to_submit = {
+            step: [(s, up) for s, up in batch if s.state != "cancelled"]
+            for step, batch in self.to_submit.items()
+        }
+        self.to_submit = {k: v for k, v in self.to_submit.items() if v}
+
+    def _heartbeat(self) -> None:
+        self._next_heartbeat = time.time() + self.config.lease_seconds / 3
+        if not self.store.heartbeat(self.campaign_id, self.runner, self.config.lease_seconds):
+            raise CampaignBusy(self.campaign_id, "another runner (this runner's lease was lost)")
+
+    # ------------------------------------------------------------ durability
+    def _durable(self, writes: list[TaskWrite], snapshot: Any) -> None:
+        """Runs on the recorder's thread once `writes` are committed."""
+        entries = [
+            self._manifest_entry(w) for w in writes
+            if w.state in ("succeeded", "failed", "cancelled")
+        ]
+        if entries:
+            try:
+                self.location.append_manifest(entries)
+            except Exception:
+                logger.exception("could not append to the manifest")
+        if self.progress is not None and snapshot is not None:
+            self.progress(snapshot)
+
+    def _manifest_entry(self, write: TaskWrite) -> dict[str, Any]:
+        point = _public(write.point)
+        entry: dict[str, Any] = {"step": write.step, "point": point}
+        if point is not None:
+            entry["parameters"] = self.plan.sweep.point(point)
+        entry.update(state=write.state, attempt=write.attempt, result=write.result,
+                     result_url=write.result_url,
+                     output=self.location.url(self.location.task_prefix(write.step, point)),
+                     finished_at=write.finished_at)
+        if write.error:
+            entry["error"] = _last_line(write.error)
+        return entry
+
+
+def _public(point: int) -> int | None:
+    return None if point == SINGLE else point
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else text[:500]
+
+
+class _StartedRouter:
+    """One topic subscription per client, routing 'task started' events to their engine."""
+
+    def __init__(self, client: Client):
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        client.subscribe_topic(STARTED_TOPIC, self._dispatch)
+
+    @classmethod
+    def of(cls, client: Client) -> _StartedRouter:
+        router = getattr(client, "_orchestrator_started_router", None)
+        if router is None:
+            router = cls(client)
+            client._orchestrator_started_router = router  # type: ignore[attr-defined]
+        return router
+
+    def add(self, campaign_id: str, handler: Callable[[dict[str, Any]], None]) -> None:
+        self.handlers[campaign_id] = handler
+
+    def remove(self, campaign_id: str) -> None:
+        self.handlers.pop(campaign_id, None)
+
+    def _dispatch(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        handler = self.handlers.get(msg.get("c"))
+        if handler is not None:
+            handler(msg)

@@ -1,0 +1,220 @@
+"""The code that runs on a Dask worker for one task attempt.
+
+It never raises for a failure of the user's code: the failure travels back in the Outcome,
+so the engine collects successes and failures alike in one batched gather.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from orchestrator.context import TaskContext
+from orchestrator.engine.outcome import Outcome, encode, unwrap
+from orchestrator.errors import CommandFailed, TaskTimeout
+from orchestrator.results import ResultsLocation
+from orchestrator.spec.validate import PLACEHOLDER, import_callable
+
+STARTED_TOPIC = "orchestrator-task-started"
+
+
+@dataclass(slots=True)
+class TaskCall:
+    campaign_id: str
+    step: str
+    kind: str  # run | command
+    target: str  # "module:function", or the command template
+    point: int | None
+    attempt: int
+    results_url: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    with_: dict[str, Any] = field(default_factory=dict)
+    pass_params: tuple[str, ...] | None = None  # None: all (the callable has **kwargs)
+    pass_ctx: bool = False
+    timeout: float | None = None
+    store_limit: int = 65536
+    inline_limit: int = 1 << 20
+    import_paths: tuple[str, ...] = ()
+
+
+def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
+    started = time.time()
+    worker = _announce_start(call, started)
+    try:
+        location = _location(call.results_url)
+        prefix = location.task_prefix(call.step, call.point)
+        scratch = None
+        if location.is_local:
+            output_dir = location.local_dir(prefix)
+        else:
+            scratch = tempfile.TemporaryDirectory(prefix="orchestrator-task-")
+            output_dir = Path(scratch.name)
+        ctx = TaskContext(
+            campaign_id=call.campaign_id, step=call.step, point=call.point,
+            parameters=call.parameters, attempt=call.attempt, output_dir=output_dir,
+            output_url=location.url(prefix),
+        )
+        if call.kind == "command":
+            value = _run_command(call, ctx)
+        else:
+            value = _run_callable(call, ctx, upstream)
+        stored, data, filename = encode(value, call.store_limit)
+        result_url = None
+        if data is not None:
+            result_url = location.write_bytes(f"{prefix}/{filename}", data)
+        if scratch is not None:
+            location.upload_dir(output_dir, prefix)
+            scratch.cleanup()
+        inline = data is None or len(data) <= call.inline_limit
+        return Outcome(
+            ok=True, value=value if inline else None, inline=inline, stored=stored,
+            result_url=result_url, started_at=started, finished_at=time.time(), worker=worker,
+        )
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported, none escapes
+        if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, TaskTimeout):
+            raise
+        return Outcome(
+            ok=False, error=_describe(exc), started_at=started, finished_at=time.time(),
+            worker=worker,
+        )
+
+
+def _announce_start(call: TaskCall, started: float) -> str | None:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:  # not on a Dask worker (direct call, tests)
+        return None
+    worker.log_event(
+        STARTED_TOPIC,
+        {"c": call.campaign_id, "s": call.step, "p": call.point, "a": call.attempt,
+         "t": started, "w": worker.address},
+    )
+    return str(worker.address)
+
+
+@lru_cache(maxsize=64)
+def _location(url: str) -> ResultsLocation:
+    return ResultsLocation(url)
+
+
+@lru_cache(maxsize=256)
+def _callable(target: str, import_paths: tuple[str, ...]) -> Any:
+    for path in import_paths:  # where the campaign was submitted from
+        if path not in sys.path and os.path.isdir(path):
+            sys.path.append(path)
+    return import_callable(target)
+
+
+def _run_callable(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> Any:
+    func = _callable(call.target, call.import_paths)
+    if call.pass_params is None:
+        kwargs = dict(call.parameters)
+    else:
+        kwargs = {name: call.parameters[name] for name in call.pass_params}
+    kwargs.update(call.with_)
+    kwargs.update({name: unwrap(value) for name, value in upstream.items()})
+    if call.pass_ctx:
+        kwargs["ctx"] = ctx
+    if call.timeout is None:
+        return func(**kwargs)
+    return _with_deadline(func, kwargs, call.timeout)
+
+
+def _with_deadline(func: Any, kwargs: dict[str, Any], timeout: float) -> Any:
+    """Raise TaskTimeout inside this thread when the call outlives `timeout`.
+
+    Python code is interrupted at its next bytecode; a long call into C (a simulator's
+    inner loop) is interrupted when it returns to Python.
+    """
+    thread_id = threading.get_ident()
+    lock = threading.Lock()
+    finished = False
+
+    def expire() -> None:
+        with lock:
+            if not finished:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(thread_id), ctypes.py_object(TaskTimeout)
+                )
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        result = func(**kwargs)
+        with lock:
+            finished = True
+    except TaskTimeout:
+        raise TaskTimeout(f"timed out after {timeout:g}s") from None
+    finally:
+        timer.cancel()
+        with lock:
+            finished = True
+            # drop an exception that was set but not yet raised
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+    return result
+
+
+def render_template(template: str, values: dict[str, Any]) -> str:
+    """`{{ name }}` → the shell-quoted value; `${VAR}` and everything else untouched."""
+    return PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(1)])), template)
+
+
+def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
+    values: dict[str, Any] = {
+        **call.parameters, **call.with_, "output_dir": ctx.output_dir,
+        "point": "" if call.point is None else call.point, "attempt": call.attempt,
+        "campaign_id": call.campaign_id, "step": call.step,
+    }
+    script = render_template(call.target, values)
+    env = {
+        **os.environ,
+        "ORCHESTRATOR_OUTPUT_DIR": str(ctx.output_dir),
+        "ORCHESTRATOR_POINT": "" if call.point is None else str(call.point),
+        "ORCHESTRATOR_ATTEMPT": str(call.attempt),
+    }
+    out_path, err_path = ctx.output_dir / "stdout.log", ctx.output_dir / "stderr.log"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            ["bash", "-c", script], cwd=ctx.output_dir, env=env, stdout=out, stderr=err,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            returncode = proc.wait(timeout=call.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise TaskTimeout(f"timed out after {call.timeout:g}s") from None
+    if returncode != 0:
+        raise CommandFailed(returncode, _tail(err_path))
+    result_file = ctx.output_dir / "result.json"
+    if result_file.exists():
+        import json
+
+        return json.loads(result_file.read_text())
+    return None
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    data = path.read_bytes()[-size:]
+    return data.decode("utf-8", "replace")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TaskTimeout | CommandFailed):
+        return f"{type(exc).__name__}: {exc}"
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]

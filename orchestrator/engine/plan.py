@@ -1,0 +1,96 @@
+"""A campaign spec compiled for execution: steps in order, and how each gets its inputs."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from orchestrator.spec import CampaignSpec, Step, import_callable, topological_order
+from orchestrator.sweep import Sweep
+
+
+@dataclass
+class StepPlan:
+    name: str
+    step: Step
+    foreach: bool
+    pointwise: list[str] = field(default_factory=list)  # foreach upstream of a foreach step
+    broadcast: list[str] = field(default_factory=list)  # single upstream: one value for all
+    gathered: list[str] = field(default_factory=list)  # foreach upstream of a single step
+    downstream: list[str] = field(default_factory=list)
+    pass_params: tuple[str, ...] | None = None
+    pass_ctx: bool = False
+
+    @property
+    def needs(self) -> list[str]:
+        return self.step.needs
+
+
+@dataclass
+class Plan:
+    spec: CampaignSpec
+    sweep: Sweep
+    steps: dict[str, StepPlan]  # topological order
+
+    @property
+    def points(self) -> int:
+        return len(self.sweep)
+
+    def total(self, step: str) -> int:
+        return self.points if self.steps[step].foreach else 1
+
+    @property
+    def foreach_steps(self) -> list[str]:
+        return [name for name, s in self.steps.items() if s.foreach]
+
+    @property
+    def single_steps(self) -> list[str]:
+        return [name for name, s in self.steps.items() if not s.foreach]
+
+    def gathered_by_someone(self, step: str) -> bool:
+        return any(step in self.steps[d].gathered for d in self.steps[step].downstream)
+
+    def descendants(self, step: str) -> set[str]:
+        found: set[str] = set()
+        todo = [step]
+        while todo:
+            for child in self.steps[todo.pop()].downstream:
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return found
+
+
+def compile_plan(spec: CampaignSpec, *, introspect: bool = True) -> Plan:
+    order = topological_order(spec)
+    steps: dict[str, StepPlan] = {}
+    for name in order:
+        step = spec.steps[name]
+        plan = StepPlan(name=name, step=step, foreach=step.foreach)
+        for need in step.needs:
+            upstream = spec.steps[need]
+            if not upstream.foreach:
+                plan.broadcast.append(need)
+            elif step.foreach:
+                plan.pointwise.append(need)
+            else:
+                plan.gathered.append(need)
+            steps[need].downstream.append(name)
+        if step.kind == "run" and introspect:
+            plan.pass_params, plan.pass_ctx = _keywords(step, spec)
+        steps[name] = plan
+    return Plan(spec=spec, sweep=spec.make_sweep(), steps=steps)
+
+
+def _keywords(step: Step, spec: CampaignSpec) -> tuple[tuple[str, ...] | None, bool]:
+    """Which parameters to pass (None: all, the callable takes **kwargs) and whether ctx."""
+    assert step.run is not None
+    try:
+        params = inspect.signature(import_callable(step.run)).parameters
+    except (TypeError, ValueError):
+        return None, False
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    pass_ctx = "ctx" in params
+    if var_kw or not step.foreach:
+        return (None if var_kw and step.foreach else ()), pass_ctx
+    return tuple(name for name in spec.parameters if name in params), pass_ctx

@@ -1,0 +1,134 @@
+"""Batches the engine's writes to the store on a thread of its own.
+
+Writes are merged and committed together (one transaction per flush), so persistence costs
+little throughput; callbacks run only after the commit, so nothing is reported before it
+is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.errors import StoreError
+from orchestrator.store import EventWrite, Store, TaskWrite, WriteBatch
+
+logger = logging.getLogger(__name__)
+
+Durable = Callable[[list[TaskWrite], Any], None]
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store,
+        campaign_id: str,
+        on_durable: Durable,
+        *,
+        interval: float = 0.05,
+        max_batch: int = 5000,
+    ):
+        self._store = store
+        self._campaign_id = campaign_id
+        self._on_durable = on_durable
+        self._interval = interval
+        self._max_batch = max_batch
+        self._lock = threading.Condition()
+        self._pending = WriteBatch(campaign_id)
+        self._snapshot: Any = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self._flushing = False
+        self._thread = threading.Thread(target=self._loop, name="orchestrator-recorder",
+                                        daemon=True)
+        self._thread.start()
+
+    def task(self, write: TaskWrite, event: EventWrite | None = None) -> None:
+        with self._lock:
+            self._pending.tasks[(write.step, write.point)] = write
+            if event is not None:
+                self._pending.events.append(event)
+            if len(self._pending.tasks) >= self._max_batch:
+                self._lock.notify_all()
+
+    def event(self, event: EventWrite) -> None:
+        with self._lock:
+            self._pending.events.append(event)
+
+    def campaign_state(self, state: str, message: str | None = None) -> None:
+        with self._lock:
+            self._pending.campaign_state = state
+            self._pending.campaign_message = message
+
+    def snapshot(self, value: Any) -> None:
+        """The progress to publish once everything recorded so far is durable."""
+        with self._lock:
+            self._snapshot = value
+
+    def flush(self) -> None:
+        """Block until everything recorded so far is committed (raises the writer's error)."""
+        with self._lock:
+            while (self._pending or self._flushing) and self._error is None:
+                self._lock.notify_all()
+                self._lock.wait(0.05)
+            if self._error is not None:
+                raise StoreError(f"state store write failed: {self._error}") from self._error
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending and not self._closed:
+                    self._lock.wait(self._interval)
+                if self._closed and not self._pending:
+                    return
+                batch, self._pending = self._pending, WriteBatch(self._campaign_id)
+                snapshot = self._snapshot
+                self._flushing = bool(batch)
+            if batch:
+                self._write(batch, snapshot)
+            with self._lock:
+                self._flushing = False
+                self._lock.notify_all()
+            if batch:
+                time.sleep(self._interval)  # let the next batch grow
+
+    def _write(self, batch: WriteBatch, snapshot: Any) -> None:
+        delay = 0.1
+        for attempt in range(8):
+            try:
+                self._store.apply(batch)
+                break
+            except StoreError as exc:  # transient: locked database, dropped connection
+                logger.warning("store write failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                self._fail(exc)
+                return
+        else:
+            self._fail(StoreError("state store unavailable after 8 attempts"))
+            return
+        try:
+            self._on_durable(list(batch.tasks.values()), snapshot)
+        except Exception:
+            logger.exception("progress callback failed")
+
+    def _fail(self, exc: BaseException) -> None:
+        logger.error("state store write failed for good: %s", exc)
+        with self._lock:
+            self._error = exc
+            self._lock.notify_all()

@@ -1,0 +1,62 @@
+"""In-memory bookkeeping of the tasks the engine is working on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.engine.outcome import Outcome
+
+# In-memory states beyond the stored ones: `held` (an upstream failed: never run; stored as
+# pending, so a restart runs it) and `waiting` (a retry's backoff; stored as queued).
+HELD = "held"
+RESOLVED = frozenset({"succeeded", "failed", "cancelled", HELD})
+
+
+@dataclass(slots=True)
+class Slot:
+    step: str
+    point: int  # -1 for a step without foreach
+    state: str = "pending"
+    attempt: int = 0
+    failures: int = 0
+    future: Any = None
+    outcome: Outcome | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.state in RESOLVED
+
+    @property
+    def ref(self) -> Any:
+        """What a downstream task receives: the live future if any, else the outcome."""
+        return self.future if self.future is not None else self.outcome
+
+
+class Counts:
+    """Task counts by step and state, kept in step with every transition."""
+
+    def __init__(self, totals: dict[str, int], stored: dict[str, dict[str, int]]):
+        self.totals = totals
+        self.by_step: dict[str, defaultdict[str, int]] = {}
+        for step, total in totals.items():
+            counts: defaultdict[str, int] = defaultdict(int, stored.get(step, {}))
+            counts["pending"] += total - sum(stored.get(step, {}).values())
+            self.by_step[step] = counts
+
+    def move(self, step: str, old: str, new: str) -> None:
+        counts = self.by_step[step]
+        counts[old] -= 1
+        counts[new] += 1
+
+    def get(self, step: str, state: str) -> int:
+        return self.by_step[step].get(state, 0)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        return {
+            step: {"total": self.totals[step], **{k: v for k, v in c.items() if v}}
+            for step, c in self.by_step.items()
+        }

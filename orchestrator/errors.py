@@ -1,0 +1,80 @@
+"""Every error the orchestrator package raises on purpose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class OrchestratorError(Exception):
+    """Base of the orchestrator's own errors."""
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a campaign spec, located by a dotted field path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SpecError(OrchestratorError):
+    """A campaign spec is invalid; `issues` names every offending field."""
+
+    def __init__(self, issues: list[SpecIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(issue) for issue in issues))
+
+    @classmethod
+    def single(cls, path: str, message: str) -> SpecError:
+        return cls([SpecIssue(path, message)])
+
+
+class SettingsError(OrchestratorError):
+    """The service's configuration is invalid."""
+
+
+class StoreError(OrchestratorError):
+    """The state store could not be read or written."""
+
+
+class CampaignNotFound(OrchestratorError):
+    def __init__(self, campaign_id: str):
+        self.campaign_id = campaign_id
+        super().__init__(f"no campaign with id {campaign_id!r}")
+
+
+class TaskNotFound(OrchestratorError):
+    def __init__(self, campaign_id: str, task: str):
+        super().__init__(f"campaign {campaign_id!r} has no task {task!r}")
+
+
+class InvalidRequest(OrchestratorError):
+    """A request on a campaign that its current state does not allow."""
+
+
+class CampaignBusy(OrchestratorError):
+    """Another live runner holds the campaign."""
+
+    def __init__(self, campaign_id: str, runner: str):
+        self.runner = runner
+        super().__init__(f"campaign {campaign_id!r} is being run by {runner}")
+
+
+class TaskTimeout(OrchestratorError):
+    """A task ran longer than its step's `timeout`."""
+
+
+class CommandFailed(OrchestratorError):
+    """A `command` step's shell command exited non-zero."""
+
+    def __init__(self, returncode: int, stderr_tail: str):
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        super().__init__(f"command exited with status {returncode}: {stderr_tail[-2000:]}")
+
+
+class ResultsError(OrchestratorError):
+    """A result could not be written to or read from the results location."""

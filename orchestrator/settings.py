@@ -1,0 +1,82 @@
+"""The service's settings: environment (`ORCHESTRATOR_…`, nested with `__`), then
+`orchestrator.toml` (or the file `ORCHESTRATOR_CONFIG` names), then safe defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from cluster import ClusterSettings
+from orchestrator.errors import SettingsError
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "orchestrator"
+
+
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_in_flight: int = Field(default=2000, ge=1)
+    retry_backoff: float = Field(default=1.0, ge=0)
+    retry_backoff_max: float = Field(default=60.0, ge=0)
+    control_interval: float = Field(default=0.5, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=1)
+    flush_interval: float = Field(default=0.05, gt=0)
+    store_limit: int = Field(default=65536, ge=0)
+    inline_limit: int = Field(default=1 << 20, ge=0)
+    timeout_grace: float = Field(default=30.0, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORCHESTRATOR_", env_nested_delimiter="__", extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_url: str | None = None
+    """SQLAlchemy URL; default: a SQLite file in `data_dir`."""
+    results_url: str = "./results"
+    """Where campaigns without `results` in their spec keep results."""
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'orchestrator.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = os.environ.get("ORCHESTRATOR_CONFIG", "orchestrator.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

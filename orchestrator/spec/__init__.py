@@ -1,0 +1,18 @@
+"""Campaign specs: the model, loading from YAML/JSON, and validation."""
+
+from orchestrator.spec.load import load_file, load_text, parse_document
+from orchestrator.spec.model import BatchSpec, CampaignSpec, Resources, Step
+from orchestrator.spec.validate import add_import_paths, import_callable, topological_order
+
+__all__ = [
+    "BatchSpec",
+    "add_import_paths",
+    "CampaignSpec",
+    "Resources",
+    "Step",
+    "import_callable",
+    "load_file",
+    "load_text",
+    "parse_document",
+    "topological_order",
+]

@@ -1,0 +1,203 @@
+"""The campaign spec (DESIGN.md's contract) as pydantic models.
+
+Unknown keys are errors, so a misspelt field is reported rather than ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.sweep import Axis, LinspaceAxis, ListAxis, RangeAxis, Sweep
+from orchestrator.units import parse_duration, parse_memory
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+CALLABLE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _axis(value: Any) -> Axis:
+    if isinstance(value, Axis):
+        return value
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("an axis needs at least one value")
+        return ListAxis(tuple(value))
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, args),) = value.items()
+        if kind == "linspace":
+            return _linspace(args)
+        if kind == "range":
+            return _range(args)
+    raise ValueError(
+        "an axis is a list of values, {linspace: [start, stop, n]} or "
+        "{range: [start, stop]} / {range: [start, stop, step]}"
+    )
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _linspace(args: Any) -> LinspaceAxis:
+    if not (isinstance(args, list | tuple) and len(args) == 3 and all(map(_number, args))):
+        raise ValueError("linspace takes [start, stop, n]")
+    start, stop, n = args
+    if not isinstance(n, int) or n < 1:
+        raise ValueError("linspace's n must be a whole number ≥ 1 (an empty axis)")
+    return LinspaceAxis(float(start), float(stop), n)
+
+
+def _range(args: Any) -> RangeAxis:
+    if not (isinstance(args, list | tuple) and len(args) in (2, 3) and all(map(_number, args))):
+        raise ValueError("range takes [start, stop] or [start, stop, step]")
+    start, stop, step = (*args, 1) if len(args) == 2 else args
+    if step == 0:
+        raise ValueError("range's step must not be 0")
+    axis = RangeAxis(start, stop, step)
+    if len(axis) == 0:
+        raise ValueError(f"range {list(args)} is empty")
+    return axis
+
+
+AxisField = Annotated[
+    Axis,
+    PlainValidator(_axis),
+    PlainSerializer(lambda a: a.to_json()),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "minItems": 1},
+                {"type": "object", "properties": {"linspace": {"type": "array"}}},
+                {"type": "object", "properties": {"range": {"type": "array"}}},
+            ]
+        }
+    ),
+]
+
+
+def _memory(value: Any) -> int:
+    return parse_memory(value)
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+Memory = Annotated[int, BeforeValidator(_memory)]
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Resources(_Strict):
+    cores: int = Field(default=1, ge=1)
+    memory: Memory | None = None
+    walltime: Duration | None = None
+    gpus: int = Field(default=0, ge=0)
+
+
+class BatchSpec(_Strict):
+    """A step that is its own SLURM job (executed by the cluster package)."""
+
+    script: str = Field(min_length=1)
+    nodes: int = Field(default=1, ge=1)
+    ntasks: int | None = Field(default=None, ge=1)
+    cpus_per_task: int | None = Field(default=None, ge=1)
+    partition: str | None = None
+    account: str | None = None
+    constraint: str | None = None
+    exclusive: bool = False
+    modules: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    array_parallelism: int | None = Field(default=None, ge=1)
+
+
+StepKind = Literal["run", "command", "batch"]
+
+
+class Step(_Strict):
+    run: str | None = None
+    command: str | None = None
+    batch: BatchSpec | None = None
+    foreach: bool = False
+    needs: list[str] = Field(default_factory=list)
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    resources: Resources = Field(default_factory=Resources)
+    retries: int = Field(default=0, ge=0, le=100)
+    timeout: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in ("run", "command", "batch") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = " and ".join(kinds) if kinds else "none"
+            raise ValueError(f"a step has exactly one of run, command, batch (found {found})")
+        return self
+
+    @field_validator("run")
+    @classmethod
+    def _callable_path(cls, value: str | None) -> str | None:
+        if value is not None and not CALLABLE_PATH.match(value):
+            raise ValueError(f"{value!r} is not of the form 'package.module:function'")
+        return value
+
+    @field_validator("needs")
+    @classmethod
+    def _unique_needs(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a step more than once")
+        return value
+
+    @property
+    def kind(self) -> StepKind:
+        if self.run is not None:
+            return "run"
+        if self.command is not None:
+            return "command"
+        return "batch"
+
+
+class CampaignSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    parameters: dict[str, AxisField] = Field(default_factory=dict)
+    sweep: Literal["product", "zip"] = "product"
+    steps: dict[str, Step] = Field(min_length=1)
+    results: str | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, Axis]) -> dict[str, Axis]:
+        for name in value:
+            if not STEP_NAME.match(name) or name == "ctx":
+                raise ValueError(f"{name!r} is not a valid parameter name (a Python identifier)")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _step_names(cls, value: dict[str, Step]) -> dict[str, Step]:
+        for name in value:
+            if not STEP_NAME.match(name) or name == "ctx":
+                raise ValueError(f"{name!r} is not a valid step name (a Python identifier)")
+        return value
+
+    def make_sweep(self) -> Sweep:
+        return Sweep(self.parameters, self.sweep)
+
+    def to_document(self) -> dict[str, Any]:
+        """The spec as a plain document (YAML/JSON shape), for storing and round trips."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)

@@ -1,0 +1,200 @@
+"""Checks across fields that pydantic cannot express: the DAG, sweeps, callables, templates."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from orchestrator.errors import SpecError, SpecIssue
+from orchestrator.spec.model import CampaignSpec, Step
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+TEMPLATE_BUILTINS = frozenset({"output_dir", "point", "attempt", "campaign_id", "step"})
+
+
+def check_semantics(spec: CampaignSpec) -> None:
+    issues: list[SpecIssue] = []
+    issues += _check_sweep(spec)
+    issues += _check_graph(spec)
+    if not issues:  # signatures only make sense on a sound graph
+        for name, step in spec.steps.items():
+            issues += _check_step(spec, name, step)
+    if issues:
+        raise SpecError(issues)
+
+
+def topological_order(spec: CampaignSpec) -> list[str]:
+    """Steps so that every step comes after the steps it needs (spec order breaks ties)."""
+    order: list[str] = []
+    done: set[str] = set()
+    remaining = list(spec.steps)
+    while remaining:
+        progressed = False
+        for name in list(remaining):
+            if all(need in done for need in spec.steps[name].needs):
+                order.append(name)
+                done.add(name)
+                remaining.remove(name)
+                progressed = True
+        if not progressed:
+            raise SpecError.single("steps", f"cycle among {sorted(remaining)}")
+    return order
+
+
+def _check_sweep(spec: CampaignSpec) -> list[SpecIssue]:
+    if spec.sweep == "zip":
+        lengths = {name: len(axis) for name, axis in spec.parameters.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            return [SpecIssue("sweep", f"zip needs axes of equal length ({shown})")]
+    return []
+
+
+def _check_graph(spec: CampaignSpec) -> list[SpecIssue]:
+    issues = []
+    for name, step in spec.steps.items():
+        for i, need in enumerate(step.needs):
+            if need == name:
+                issues.append(SpecIssue(f"steps.{name}.needs.{i}", "a step cannot need itself"))
+            elif need not in spec.steps:
+                issues.append(SpecIssue(f"steps.{name}.needs.{i}", f"unknown step {need!r}"))
+    if issues:
+        return issues
+    cycle = _find_cycle(spec)
+    if cycle:
+        path = " → ".join([*cycle, cycle[0]])
+        return [SpecIssue(f"steps.{cycle[0]}.needs", f"cycle: {path}")]
+    return []
+
+
+def _find_cycle(spec: CampaignSpec) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for need in spec.steps[node].needs:
+            if state.get(need) == 1:
+                return stack[stack.index(need) :]
+            if need not in state and (found := visit(need)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for name in spec.steps:
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
+def offered_keywords(spec: CampaignSpec, step: Step) -> tuple[set[str], set[str]]:
+    """(offered, required): parameters are offered; `with` and upstream results are required.
+
+    A callable takes the point's parameters it names (all of them with **kwargs); every
+    `with` value and every upstream result must be accepted.
+    """
+    offered = set(spec.parameters) if step.foreach else set()
+    required = set(step.with_) | set(step.needs)
+    return offered, required
+
+
+def _check_step(spec: CampaignSpec, name: str, step: Step) -> list[SpecIssue]:
+    base = f"steps.{name}"
+    offered, required = offered_keywords(spec, step)
+    clash = set(step.with_) & (set(step.needs) | offered)
+    if clash:
+        return [SpecIssue(f"{base}.with", f"{sorted(clash)} also named by a parameter or step")]
+    if step.kind == "run":
+        assert step.run is not None
+        return _check_callable(f"{base}.run", step.run, offered, required)
+    if step.kind == "command":
+        assert step.command is not None
+        return _check_template(f"{base}.command", step.command, offered | required)
+    assert step.batch is not None
+    return _check_template(f"{base}.batch.script", step.batch.script, offered | required)
+
+
+def add_import_paths(paths: Iterable[str]) -> None:
+    """Make modules next to a spec (or in the submitter's folder) importable here."""
+    for path in paths:
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    importlib.invalidate_caches()
+
+
+def import_callable(path: str) -> Callable[..., Any]:
+    """`package.module:function` → the function (ImportError/AttributeError if absent)."""
+    module_name, _, attr = path.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"{path} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def _check_callable(
+    path: str, target: str, offered: set[str], required: set[str]
+) -> list[SpecIssue]:
+    try:
+        func = import_callable(target)
+    except ModuleNotFoundError as exc:
+        return [SpecIssue(path, f"cannot import {target!r}: no module named {exc.name!r}")]
+    except (ImportError, AttributeError, TypeError) as exc:
+        return [SpecIssue(path, f"cannot import {target!r}: {exc}")]
+    except Exception as exc:  # importing user code may raise anything
+        return [SpecIssue(path, f"importing {target!r} failed: {type(exc).__name__}: {exc}")]
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return []  # builtins without signatures: checked at run time
+    return _check_signature(path, target, signature, offered, required)
+
+
+def _check_signature(
+    path: str, target: str, signature: inspect.Signature, offered: set[str], required: set[str]
+) -> list[SpecIssue]:
+    params = signature.parameters.values()
+    named = {
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    issues = []
+    rejected = sorted(k for k in required if k not in named) if not has_var_kw else []
+    if rejected:
+        issues.append(
+            SpecIssue(path, f"{target} does not accept {', '.join(rejected)} (add them or **kwargs)")
+        )
+    receivable = offered | required | {"ctx"}
+    missing = sorted(
+        p.name
+        for p in params
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name not in receivable
+    )
+    if missing:
+        issues.append(
+            SpecIssue(path, f"{target} requires {', '.join(missing)}, which it will not receive")
+        )
+    positional_only = [p.name for p in params if p.kind is p.POSITIONAL_ONLY and p.default is p.empty]
+    if positional_only:
+        issues.append(
+            SpecIssue(path, f"{target} has positional-only parameters {positional_only}")
+        )
+    return issues
+
+
+def _check_template(path: str, template: str, names: set[str]) -> list[SpecIssue]:
+    unknown = sorted({m for m in PLACEHOLDER.findall(template) if m not in names | TEMPLATE_BUILTINS})
+    if unknown:
+        return [SpecIssue(path, f"unknown placeholder(s) {', '.join(unknown)}")]
+    return []

@@ -1,0 +1,75 @@
+"""Callables the tests' campaigns run (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def noop(**_: Any) -> None:
+    return None
+
+
+def square(x: float) -> float:
+    return x * x
+
+
+def scaled(x: float, factor: float = 1.0, square: float | None = None) -> float:
+    return (square if square is not None else x) * factor
+
+
+def total(scaled: list[float | None]) -> float:
+    return float(sum(v for v in scaled if v is not None))
+
+
+def array(n: int) -> np.ndarray:
+    return np.arange(n, dtype=float)
+
+
+def array_sum(array: np.ndarray) -> float:
+    return float(array.sum())
+
+
+def write_file(x: int, ctx: Any) -> str:
+    path = ctx.output_dir / "value.txt"
+    path.write_text(str(x))
+    ctx.log(f"wrote {x}")
+    return path.name
+
+
+def flaky(x: int, fail_times: int, ctx: Any) -> int:
+    """Fails the first `fail_times` attempts of each point (counted in its output folder)."""
+    marker = Path(ctx.output_dir) / "attempts"
+    count = int(marker.read_text()) if marker.exists() else 0
+    marker.write_text(str(count + 1))
+    if count < fail_times:
+        raise RuntimeError(f"flaky failure {count + 1} for x={x}")
+    return x
+
+
+def fail_on(x: int, bad: int) -> int:
+    if x == bad:
+        raise ValueError(f"x={x} is bad")
+    return x
+
+
+def slow(x: float, seconds: float = 0.2, ctx: Any = None) -> float:
+    time.sleep(seconds)
+    return x
+
+
+def slow_counted(x: int, seconds: float, counter: str) -> int:
+    """Sleeps, then records that point x ran (one line per execution, for at-most-once checks)."""
+    time.sleep(seconds)
+    with open(counter, "a") as handle:
+        handle.write(f"{x} {os.getpid()}\n")
+    return x
+
+
+def spin(x: int) -> int:
+    while True:  # pure Python: interrupted by the timeout
+        x += 1
