@@ -24,7 +24,7 @@ from distributed import Client, Future
 
 from orchestrator.engine.execute import STARTED_TOPIC, TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
-from orchestrator.engine.plan import Plan, compile_plan
+from orchestrator.engine.plan import compile_plan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.errors import CampaignBusy, SpecError

@@ -82,7 +82,7 @@ def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
             ok=True, value=value if inline else None, inline=inline, stored=stored,
             result_url=result_url, started_at=started, finished_at=time.time(), worker=worker,
         )
-    except BaseException as exc:  # noqa: BLE001 - every failure is reported, none escapes
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, TaskTimeout):
             raise
         return Outcome(

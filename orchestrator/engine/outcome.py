@@ -63,7 +63,7 @@ def encode(value: Any, store_limit: int) -> tuple[Any, bytes | None, str]:
 def decode(url: str, data: bytes) -> Any:
     if url.endswith(".json"):
         return json.loads(data)
-    return pickle.loads(data)  # noqa: S301 - the campaign's own results location
+    return pickle.loads(data)
 
 
 def unwrap(value: Any) -> Any:

@@ -6,10 +6,10 @@ from orchestrator.spec.validate import add_import_paths, import_callable, topolo
 
 __all__ = [
     "BatchSpec",
-    "add_import_paths",
     "CampaignSpec",
     "Resources",
     "Step",
+    "add_import_paths",
     "import_callable",
     "load_file",
     "load_text",
