@@ -1,13 +1,13 @@
 """Building a campaign in Python: the same model, and the same checks, as a spec file.
 
-    campaign = (
-        Campaign("fi-curve", results="./results")
-        .parameters(amplitude=linspace(0.0, 0.5, 11), gnabar=[0.10, 0.12, 0.14])
-        .step("simulate", run=simulate, foreach=True, with_={"duration_ms": 300}, retries=2)
-        .step("features", run=features, foreach=True, needs=["simulate"])
-        .step("summary", run=summary, needs=["features"])
-    )
-    spec = campaign.spec()
+campaign = (
+    Campaign("fi-curve", results="./results")
+    .parameters(amplitude=linspace(0.0, 0.5, 11), gnabar=[0.10, 0.12, 0.14])
+    .step("simulate", run=simulate, foreach=True, with_={"duration_ms": 300}, retries=2)
+    .step("features", run=features, foreach=True, needs=["simulate"])
+    .step("summary", run=summary, needs=["features"])
+)
+spec = campaign.spec()
 """
 
 from __future__ import annotations

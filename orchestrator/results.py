@@ -95,8 +95,7 @@ class ResultsLocation:
                 handle.flush()
                 os.fsync(handle.fileno())
         else:  # object stores cannot append: one part per flush
-            self.fs.pipe_file(self.path(f"manifest/part-{uuid.uuid4().hex}.jsonl"),
-                              lines.encode())
+            self.fs.pipe_file(self.path(f"manifest/part-{uuid.uuid4().hex}.jsonl"), lines.encode())
 
     def read_manifest(self) -> list[dict[str, Any]]:
         """Every manifest line so far (a task may appear more than once; the last one wins)."""

@@ -49,9 +49,14 @@ class Service:
             spec.results or self.settings.results_url, spec.name, campaign_id
         )
         return self.store.create_campaign(
-            spec=spec.to_document(), name=spec.name, points=len(spec.make_sweep()),
-            results_url=results, project=project, owner=owner,
-            idempotency_key=idempotency_key, import_paths=import_paths,
+            spec=spec.to_document(),
+            name=spec.name,
+            points=len(spec.make_sweep()),
+            results_url=results,
+            project=project,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            import_paths=import_paths,
             campaign_id=campaign_id,
         )
 
@@ -60,8 +65,14 @@ class Service:
         record = self.store.get_campaign(campaign_id)
         return build_status(record, self.store.task_counts(campaign_id))
 
-    def list(self, *, project: str | None = None, state: str | None = None,
-             name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self,
+        *,
+        project: str | None = None,
+        state: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         records = self.store.list_campaigns(project=project, state=state, name=name, limit=limit)
         return [build_status(r, self.store.task_counts(r.id)) for r in records]
 
@@ -97,8 +108,11 @@ class Service:
         history = [e for e in self._task_events(campaign_id, row.step, row.point)]
         if history:
             lines.append("-- events")
-            lines += [f"{e.seq:>6} {e.state or e.kind} attempt {e.attempt}"
-                      + (f": {e.message}" if e.message else "") for e in history]
+            lines += [
+                f"{e.seq:>6} {e.state or e.kind} attempt {e.attempt}"
+                + (f": {e.message}" if e.message else "")
+                for e in history
+            ]
         if row.error:
             lines += ["-- error", row.error.rstrip()]
         for name in ("stdout.log", "stderr.log", "task.log"):
@@ -119,8 +133,9 @@ class Service:
             after = batch[-1].seq
 
     # ------------------------------------------------------------------- steer
-    def cancel(self, campaign_id: str, *, step: str | None = None,
-               point: int | None = None) -> None:
+    def cancel(
+        self, campaign_id: str, *, step: str | None = None, point: int | None = None
+    ) -> None:
         record = self.store.get_campaign(campaign_id)
         if step is not None and step not in record.spec.get("steps", {}):
             raise InvalidRequest(f"campaign {campaign_id} has no step {step!r}")

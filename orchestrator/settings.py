@@ -40,7 +40,9 @@ class EngineSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ORCHESTRATOR_", env_nested_delimiter="__", extra="ignore",
+        env_prefix="ORCHESTRATOR_",
+        env_nested_delimiter="__",
+        extra="ignore",
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)

@@ -15,9 +15,7 @@ def step_totals(record: CampaignRecord) -> dict[str, int]:
     return {name: record.points if s.get("foreach") else 1 for name, s in steps.items()}
 
 
-def build_status(
-    record: CampaignRecord, rows: dict[str, dict[str, int]]
-) -> dict[str, Any]:
+def build_status(record: CampaignRecord, rows: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Counts from task rows; tasks without a row are pending (cancelled if the campaign is)."""
     steps: dict[str, dict[str, int]] = {}
     totals = dict.fromkeys(TASK_STATES, 0)

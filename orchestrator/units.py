@@ -35,10 +35,7 @@ def parse_duration(value: str | int | float) -> float:
     else:
         text = str(value).strip()
         match = _SLURM_TIME.match(text) if ":" in text else None
-        if match:
-            seconds = _slurm_seconds(match)
-        else:
-            seconds = _unit_seconds(text, value)
+        seconds = _slurm_seconds(match) if match else _unit_seconds(text, value)
     if seconds <= 0:
         raise ValueError("must be a positive duration")
     return seconds
@@ -77,5 +74,5 @@ def _unit_seconds(text: str, original: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """SLURM's `HH:MM:SS` (days folded into hours), for job scripts."""
-    total = int(round(seconds))
+    total = round(seconds)
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"

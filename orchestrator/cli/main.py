@@ -86,8 +86,7 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
         for record in records:
             status = service.status(record.id)
             steps = {name: counts["total"] for name, counts in status["steps"].items()}
-            click.echo(f"campaign {record.id} ({record.name}): {record.points} point(s)",
-                       err=True)
+            click.echo(f"campaign {record.id} ({record.name}): {record.points} point(s)", err=True)
             try:
                 with StepProgress(steps) as progress:
                     service.run(record.id, compute, progress)
@@ -96,8 +95,11 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
                 code = EXIT_FAILED
                 continue
             except KeyboardInterrupt:
-                click.echo(f"\ninterrupted: campaign {record.id} keeps what finished; "
-                           "`orchestrator resume` continues it", err=True)
+                click.echo(
+                    f"\ninterrupted: campaign {record.id} keeps what finished; "
+                    "`orchestrator resume` continues it",
+                    err=True,
+                )
                 return EXIT_INTERRUPTED
             final = service.status(record.id)
             if as_json_output:
@@ -123,8 +125,9 @@ def run(spec: str, as_json_output: bool, results: str | None) -> None:
 
 
 @cli.command()
-@click.option("--results", default="./results", show_default=True,
-              help="Where the demo writes its results.")
+@click.option(
+    "--results", default="./results", show_default=True, help="Where the demo writes its results."
+)
 @click.option("--json", "as_json_output", is_flag=True, help="Print the final status as JSON.")
 @handle_errors
 def demo(results: str, as_json_output: bool) -> None:

@@ -22,15 +22,15 @@ def when(timestamp: float | None) -> str:
 
 
 def print_status(status: dict[str, Any]) -> None:
-    click.echo(f"campaign {status['id']}  {status['name']}  {status['state']}"
-               f"  ({status['points']} point(s))")
+    click.echo(
+        f"campaign {status['id']}  {status['name']}  {status['state']}"
+        f"  ({status['points']} point(s))"
+    )
     if status.get("message"):
         click.echo(f"  {status['message']}")
     width = max((len(name) for name in status["steps"]), default=4)
     for name, counts in status["steps"].items():
-        detail = ", ".join(
-            f"{n} {state}" for state, n in counts.items() if state != "total" and n
-        )
+        detail = ", ".join(f"{n} {state}" for state, n in counts.items() if state != "total" and n)
         click.echo(f"  {name:<{width}}  {counts['total']:>8} task(s): {detail or '-'}")
     click.echo(f"  results: {status['results']}")
 
@@ -43,8 +43,10 @@ def print_list(statuses: list[dict[str, Any]]) -> None:
     for s in statuses:
         total = sum(step["total"] for step in s["steps"].values())
         done = s["counts"]["succeeded"]
-        click.echo(f"{s['id']:<18} {s['name'][:24]:<24} {s['state']:<10} {s['points']:>8} "
-                   f"{done:>4}/{total:<4}  {when(s['created_at'])}")
+        click.echo(
+            f"{s['id']:<18} {s['name'][:24]:<24} {s['state']:<10} {s['points']:>8} "
+            f"{done:>4}/{total:<4}  {when(s['created_at'])}"
+        )
 
 
 def format_event(event: EventRecord) -> str:

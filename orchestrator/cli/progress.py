@@ -61,8 +61,9 @@ class StepProgress:
                 for name, counts in snapshot.items():
                     if name in self._tasks:
                         done = sum(counts.get(s, 0) for s in DONE)
-                        self._progress.update(self._tasks[name], completed=done,
-                                              detail=describe(counts))
+                        self._progress.update(
+                            self._tasks[name], completed=done, detail=describe(counts)
+                        )
             else:
                 self._print_line()
 
@@ -79,6 +80,11 @@ class StepProgress:
 
 
 def describe(counts: dict[str, int]) -> str:
-    shown = [("running", "running"), ("queued", "queued"), ("failed", "failed"),
-             ("cancelled", "cancelled"), ("held", "held")]
+    shown = [
+        ("running", "running"),
+        ("queued", "queued"),
+        ("failed", "failed"),
+        ("cancelled", "cancelled"),
+        ("held", "held"),
+    ]
     return " ".join(f"{counts[k]} {label}" for k, label in shown if counts.get(k))

@@ -94,7 +94,8 @@ class Engine:
                 self.plan = compile_plan(parse_document(self.record.spec))
             except SpecError as exc:
                 self.store.set_campaign_state(
-                    self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}")
+                    self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}"
+                )
                 return CampaignState.FAILED
             self._prepare()
             try:
@@ -108,8 +109,9 @@ class Engine:
 
     def _prepare(self) -> None:
         plan, cid = self.plan, self.campaign_id
-        self.recorder = Recorder(self.store, cid, self._durable,
-                                 interval=self.config.flush_interval)
+        self.recorder = Recorder(
+            self.store, cid, self._durable, interval=self.config.flush_interval
+        )
         totals = {name: plan.total(name) for name in plan.steps}
         self.counts = Counts(totals, self.store.task_counts(cid))
         self.active: dict[int, dict[str, Slot]] = {}
@@ -124,7 +126,8 @@ class Engine:
             if row.step in self.singles:
                 self.singles[row.step] = self._slot_from_row(row.step, SINGLE, row)
         self.gather_refs: dict[str, list[Any]] = {
-            name: [None] * plan.points for name in plan.foreach_steps
+            name: [None] * plan.points
+            for name in plan.foreach_steps
             if plan.gathered_by_someone(name)
         }
         self.inflight: dict[str, Slot] = {}
@@ -237,7 +240,8 @@ class Engine:
         if point >= self._rows_until:
             start, stop = point, point + self.config.chunk
             self._rows = {
-                (r.step, r.point): r for r in self.store.tasks_in_range(self.campaign_id, start, stop)
+                (r.step, r.point): r
+                for r in self.store.tasks_in_range(self.campaign_id, start, stop)
                 if r.point is not None
             }
             self._rows_until = stop
@@ -344,9 +348,7 @@ class Engine:
         for step, batch in self.to_submit.items():
             plan = self.plan.steps[step]
             calls = [self._call(plan.name, slot) for slot, _ in batch]
-            keys = [
-                f"{step}-{self.campaign_id}-{slot.point}-{slot.attempt}" for slot, _ in batch
-            ]
+            keys = [f"{step}-{self.campaign_id}-{slot.point}-{slot.attempt}" for slot, _ in batch]
             futures = self.client.map(
                 execute_task, calls, [up for _, up in batch], key=keys, pure=False
             )
@@ -361,14 +363,21 @@ class Engine:
         step = plan.step
         point = None if slot.point == SINGLE else slot.point
         return TaskCall(
-            campaign_id=self.campaign_id, step=name,
+            campaign_id=self.campaign_id,
+            step=name,
             kind="command" if step.kind == "command" else "run",
             target=step.command if step.kind == "command" else str(step.run),
-            point=point, attempt=slot.attempt, results_url=self.location.base_url,
+            point=point,
+            attempt=slot.attempt,
+            results_url=self.location.base_url,
             parameters=self.plan.sweep.point(slot.point) if point is not None else {},
-            with_=dict(step.with_), pass_params=plan.pass_params, pass_ctx=plan.pass_ctx,
-            timeout=step.timeout, store_limit=self.config.store_limit,
-            inline_limit=self.config.inline_limit, import_paths=self.import_paths,
+            with_=dict(step.with_),
+            pass_params=plan.pass_params,
+            pass_ctx=plan.pass_ctx,
+            timeout=step.timeout,
+            store_limit=self.config.store_limit,
+            inline_limit=self.config.inline_limit,
+            import_paths=self.import_paths,
         )
 
     # ------------------------------------------------------------ completion
@@ -383,8 +392,11 @@ class Engine:
                 done.append(self._completed.get_nowait())
             except queue.Empty:
                 break
-        mine = [f for f in done if self.inflight.get(f.key) is not None
-                and self.inflight[f.key].future is f]
+        mine = [
+            f
+            for f in done
+            if self.inflight.get(f.key) is not None and self.inflight[f.key].future is f
+        ]
         finished = [f for f in mine if f.status == "finished"]
         outcomes = self.client.gather(finished, errors="raise") if finished else []
         for future, outcome in zip(finished, outcomes, strict=True):
@@ -436,11 +448,17 @@ class Engine:
                 self.config.retry_backoff * 2 ** (slot.failures - 1),
                 self.config.retry_backoff_max,
             ) * random.uniform(0.8, 1.2)
-            self.recorder.event(EventWrite(
-                time.time(), "task", slot.step, _public(slot.point), TaskState.FAILED,
-                slot.attempt, f"attempt {slot.attempt} failed, retry in {delay:.1f}s: "
-                f"{_last_line(error)}",
-            ))
+            self.recorder.event(
+                EventWrite(
+                    time.time(),
+                    "task",
+                    slot.step,
+                    _public(slot.point),
+                    TaskState.FAILED,
+                    slot.attempt,
+                    f"attempt {slot.attempt} failed, retry in {delay:.1f}s: {_last_line(error)}",
+                )
+            )
             self._retry_seq += 1
             heapq.heappush(self.retries, (time.time() + delay, self._retry_seq, slot))
             return
@@ -470,8 +488,11 @@ class Engine:
         while self._started:
             msg = self._started.popleft()
             point = SINGLE if msg["p"] is None else msg["p"]
-            slot = (self.singles.get(msg["s"]) if point == SINGLE
-                    else self.active.get(point, {}).get(msg["s"]))
+            slot = (
+                self.singles.get(msg["s"])
+                if point == SINGLE
+                else self.active.get(point, {}).get(msg["s"])
+            )
             if slot is None or slot.attempt != msg["a"] or slot.state != TaskState.QUEUED:
                 continue
             slot.started_at = msg["t"]
@@ -480,7 +501,8 @@ class Engine:
     def _check_deadlines(self, now: float) -> None:
         """The worker enforces `timeout`; this catches a task stuck in C code past it."""
         stuck = [
-            slot for slot in self.inflight.values()
+            slot
+            for slot in self.inflight.values()
             if slot.started_at is not None
             and (timeout := self.plan.steps[slot.step].step.timeout) is not None
             and now > slot.started_at + timeout + self.config.timeout_grace
@@ -489,9 +511,14 @@ class Engine:
             future = slot.future
             self.inflight.pop(future.key, None)
             self.client.cancel([future])
-            self._on_outcome(slot, Outcome(
-                ok=False, error="TaskTimeout: still running past its timeout; abandoned",
-                finished_at=now))
+            self._on_outcome(
+                slot,
+                Outcome(
+                    ok=False,
+                    error="TaskTimeout: still running past its timeout; abandoned",
+                    finished_at=now,
+                ),
+            )
 
     # ------------------------------------------------------- state changes
     def _move(
@@ -512,16 +539,23 @@ class Engine:
             return  # not a stored state: the task stays pending in the store
         now = time.time()
         write = TaskWrite(
-            step=slot.step, point=slot.point, state=new, attempt=slot.attempt,
-            queued_at=slot.queued_at, started_at=slot.started_at,
+            step=slot.step,
+            point=slot.point,
+            state=new,
+            attempt=slot.attempt,
+            queued_at=slot.queued_at,
+            started_at=slot.started_at,
             finished_at=now if new in ("succeeded", "failed", "cancelled") else None,
-            worker=worker or (outcome.worker if outcome else None), error=error,
+            worker=worker or (outcome.worker if outcome else None),
+            error=error,
         )
         if outcome is not None and outcome.ok:
             write.result, write.result_url = outcome.stored, outcome.result_url
         message = _last_line(error) if error else None
-        self.recorder.task(write, EventWrite(
-            now, "task", slot.step, _public(slot.point), new, slot.attempt, message))
+        self.recorder.task(
+            write,
+            EventWrite(now, "task", slot.step, _public(slot.point), new, slot.attempt, message),
+        )
         if slot.point == SINGLE and slot.resolved:
             self._on_single_resolved()
 
@@ -589,7 +623,8 @@ class Engine:
     def _durable(self, writes: list[TaskWrite], snapshot: Any) -> None:
         """Runs on the recorder's thread once `writes` are committed."""
         entries = [
-            self._manifest_entry(w) for w in writes
+            self._manifest_entry(w)
+            for w in writes
             if w.state in ("succeeded", "failed", "cancelled")
         ]
         if entries:
@@ -605,10 +640,14 @@ class Engine:
         entry: dict[str, Any] = {"step": write.step, "point": point}
         if point is not None:
             entry["parameters"] = self.plan.sweep.point(point)
-        entry.update(state=write.state, attempt=write.attempt, result=write.result,
-                     result_url=write.result_url,
-                     output=self.location.url(self.location.task_prefix(write.step, point)),
-                     finished_at=write.finished_at)
+        entry.update(
+            state=write.state,
+            attempt=write.attempt,
+            result=write.result,
+            result_url=write.result_url,
+            output=self.location.url(self.location.task_prefix(write.step, point)),
+            finished_at=write.finished_at,
+        )
         if write.error:
             entry["error"] = _last_line(write.error)
         return entry

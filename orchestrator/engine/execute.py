@@ -62,8 +62,12 @@ def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
             scratch = tempfile.TemporaryDirectory(prefix="orchestrator-task-")
             output_dir = Path(scratch.name)
         ctx = TaskContext(
-            campaign_id=call.campaign_id, step=call.step, point=call.point,
-            parameters=call.parameters, attempt=call.attempt, output_dir=output_dir,
+            campaign_id=call.campaign_id,
+            step=call.step,
+            point=call.point,
+            parameters=call.parameters,
+            attempt=call.attempt,
+            output_dir=output_dir,
             output_url=location.url(prefix),
         )
         if call.kind == "command":
@@ -79,14 +83,23 @@ def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
             scratch.cleanup()
         inline = data is None or len(data) <= call.inline_limit
         return Outcome(
-            ok=True, value=value if inline else None, inline=inline, stored=stored,
-            result_url=result_url, started_at=started, finished_at=time.time(), worker=worker,
+            ok=True,
+            value=value if inline else None,
+            inline=inline,
+            stored=stored,
+            result_url=result_url,
+            started_at=started,
+            finished_at=time.time(),
+            worker=worker,
         )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, TaskTimeout):
             raise
         return Outcome(
-            ok=False, error=_describe(exc), started_at=started, finished_at=time.time(),
+            ok=False,
+            error=_describe(exc),
+            started_at=started,
+            finished_at=time.time(),
             worker=worker,
         )
 
@@ -100,8 +113,14 @@ def _announce_start(call: TaskCall, started: float) -> str | None:
         return None
     worker.log_event(
         STARTED_TOPIC,
-        {"c": call.campaign_id, "s": call.step, "p": call.point, "a": call.attempt,
-         "t": started, "w": worker.address},
+        {
+            "c": call.campaign_id,
+            "s": call.step,
+            "p": call.point,
+            "a": call.attempt,
+            "t": started,
+            "w": worker.address,
+        },
     )
     return str(worker.address)
 
@@ -176,9 +195,13 @@ def render_template(template: str, values: dict[str, Any]) -> str:
 
 def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
     values: dict[str, Any] = {
-        **call.parameters, **call.with_, "output_dir": ctx.output_dir,
-        "point": "" if call.point is None else call.point, "attempt": call.attempt,
-        "campaign_id": call.campaign_id, "step": call.step,
+        **call.parameters,
+        **call.with_,
+        "output_dir": ctx.output_dir,
+        "point": "" if call.point is None else call.point,
+        "attempt": call.attempt,
+        "campaign_id": call.campaign_id,
+        "step": call.step,
     }
     script = render_template(call.target, values)
     env = {
@@ -190,8 +213,13 @@ def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
     out_path, err_path = ctx.output_dir / "stdout.log", ctx.output_dir / "stderr.log"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
-            ["bash", "-c", script], cwd=ctx.output_dir, env=env, stdout=out, stderr=err,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            ["bash", "-c", script],
+            cwd=ctx.output_dir,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             returncode = proc.wait(timeout=call.timeout)

@@ -42,8 +42,9 @@ class Recorder:
         self._closed = False
         self._error: BaseException | None = None
         self._flushing = False
-        self._thread = threading.Thread(target=self._loop, name="orchestrator-recorder",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="orchestrator-recorder", daemon=True
+        )
         self._thread.start()
 
     def task(self, write: TaskWrite, event: EventWrite | None = None) -> None:

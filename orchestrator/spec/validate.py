@@ -161,17 +161,15 @@ def _check_signature(
     path: str, target: str, signature: inspect.Signature, offered: set[str], required: set[str]
 ) -> list[SpecIssue]:
     params = signature.parameters.values()
-    named = {
-        p.name
-        for p in params
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
     issues = []
     rejected = sorted(k for k in required if k not in named) if not has_var_kw else []
     if rejected:
         issues.append(
-            SpecIssue(path, f"{target} does not accept {', '.join(rejected)} (add them or **kwargs)")
+            SpecIssue(
+                path, f"{target} does not accept {', '.join(rejected)} (add them or **kwargs)"
+            )
         )
     receivable = offered | required | {"ctx"}
     missing = sorted(
@@ -185,16 +183,18 @@ def _check_signature(
         issues.append(
             SpecIssue(path, f"{target} requires {', '.join(missing)}, which it will not receive")
         )
-    positional_only = [p.name for p in params if p.kind is p.POSITIONAL_ONLY and p.default is p.empty]
+    positional_only = [
+        p.name for p in params if p.kind is p.POSITIONAL_ONLY and p.default is p.empty
+    ]
     if positional_only:
-        issues.append(
-            SpecIssue(path, f"{target} has positional-only parameters {positional_only}")
-        )
+        issues.append(SpecIssue(path, f"{target} has positional-only parameters {positional_only}"))
     return issues
 
 
 def _check_template(path: str, template: str, names: set[str]) -> list[SpecIssue]:
-    unknown = sorted({m for m in PLACEHOLDER.findall(template) if m not in names | TEMPLATE_BUILTINS})
+    unknown = sorted(
+        {m for m in PLACEHOLDER.findall(template) if m not in names | TEMPLATE_BUILTINS}
+    )
     if unknown:
         return [SpecIssue(path, f"unknown placeholder(s) {', '.join(unknown)}")]
     return []

@@ -125,17 +125,33 @@ class Store:
             with self._tx() as conn:
                 conn.execute(
                     insert(campaigns).values(
-                        id=campaign_id, project=project, name=name, owner=owner,
-                        state=CampaignState.ACCEPTED, spec=spec, points=points,
-                        results_url=results_url, created_at=now, updated_at=now,
-                        last_event_seq=0, idempotency_key=idempotency_key,
+                        id=campaign_id,
+                        project=project,
+                        name=name,
+                        owner=owner,
+                        state=CampaignState.ACCEPTED,
+                        spec=spec,
+                        points=points,
+                        results_url=results_url,
+                        created_at=now,
+                        updated_at=now,
+                        last_event_seq=0,
+                        idempotency_key=idempotency_key,
                         import_paths=import_paths,
                     )
                 )
-                self._append_events(conn, campaign_id, [
-                    EventWrite(now, "campaign", state=CampaignState.ACCEPTED,
-                               message=f"{points} point(s)")
-                ])
+                self._append_events(
+                    conn,
+                    campaign_id,
+                    [
+                        EventWrite(
+                            now,
+                            "campaign",
+                            state=CampaignState.ACCEPTED,
+                            message=f"{points} point(s)",
+                        )
+                    ],
+                )
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -155,9 +171,11 @@ class Store:
 
     def get_campaign(self, campaign_id: str) -> CampaignRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(campaigns).where(campaigns.c.id == campaign_id)
-            ).mappings().first()
+            row = (
+                conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise CampaignNotFound(campaign_id)
         return _campaign(row)
@@ -202,9 +220,7 @@ class Store:
                 counts.setdefault(step, {})[state] = n
         return counts
 
-    def set_campaign_state(
-        self, campaign_id: str, state: str, message: str | None = None
-    ) -> None:
+    def set_campaign_state(self, campaign_id: str, state: str, message: str | None = None) -> None:
         now = time.time()
         with self._tx() as conn:
             values: dict[str, Any] = {"state": state, "updated_at": now}
@@ -231,8 +247,9 @@ class Store:
         now = time.time()
         with self._tx() as conn:
             row = conn.execute(
-                select(campaigns.c.runner, campaigns.c.lease_until, campaigns.c.state)
-                .where(campaigns.c.id == campaign_id)
+                select(campaigns.c.runner, campaigns.c.lease_until, campaigns.c.state).where(
+                    campaigns.c.id == campaign_id
+                )
             ).first()
             if row is None:
                 raise CampaignNotFound(campaign_id)
@@ -248,11 +265,13 @@ class Store:
 
     def heartbeat(self, campaign_id: str, runner: str, lease_seconds: float) -> bool:
         with self._tx() as conn:
-            return bool(conn.execute(
-                update(campaigns)
-                .where(campaigns.c.id == campaign_id, campaigns.c.runner == runner)
-                .values(lease_until=time.time() + lease_seconds)
-            ).rowcount)
+            return bool(
+                conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id, campaigns.c.runner == runner)
+                    .values(lease_until=time.time() + lease_seconds)
+                ).rowcount
+            )
 
     def release(self, campaign_id: str, runner: str) -> None:
         with self._tx() as conn:
@@ -263,9 +282,11 @@ class Store:
             )
 
     def unfinished_campaigns(self, project: str | None = None) -> list[CampaignRecord]:
-        query = select(campaigns).where(
-            campaigns.c.state.in_([CampaignState.ACCEPTED, CampaignState.RUNNING])
-        ).order_by(campaigns.c.created_at)
+        query = (
+            select(campaigns)
+            .where(campaigns.c.state.in_([CampaignState.ACCEPTED, CampaignState.RUNNING]))
+            .order_by(campaigns.c.created_at)
+        )
         if project is not None:
             query = query.where(campaigns.c.project == project)
         with self.engine.connect() as conn:
@@ -295,10 +316,17 @@ class Store:
 
     def get_task(self, campaign_id: str, step: str, point: int | None) -> TaskRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(tasks).where(
-                tasks.c.campaign_id == campaign_id, tasks.c.step == step,
-                tasks.c.point == (SINGLE if point is None else point),
-            )).mappings().first()
+            row = (
+                conn.execute(
+                    select(tasks).where(
+                        tasks.c.campaign_id == campaign_id,
+                        tasks.c.step == step,
+                        tasks.c.point == (SINGLE if point is None else point),
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return None if row is None else _task(row)
 
     def list_tasks(
@@ -327,8 +355,10 @@ class Store:
         self, campaign_id: str, step: str, points: Sequence[int]
     ) -> dict[int, tuple[Any, str | None]]:
         query = select(tasks.c.point, tasks.c.result, tasks.c.result_url).where(
-            tasks.c.campaign_id == campaign_id, tasks.c.step == step,
-            tasks.c.state == TaskState.SUCCEEDED, tasks.c.point.in_(list(points)),
+            tasks.c.campaign_id == campaign_id,
+            tasks.c.step == step,
+            tasks.c.state == TaskState.SUCCEEDED,
+            tasks.c.point.in_(list(points)),
         )
         with self.engine.connect() as conn:
             return {int(p): (r, u) for p, r, u in conn.execute(query)}
@@ -371,9 +401,7 @@ class Store:
         )
         conn.execute(stmt, rows)
 
-    def _append_events(
-        self, conn: Connection, campaign_id: str, new: Sequence[EventWrite]
-    ) -> None:
+    def _append_events(self, conn: Connection, campaign_id: str, new: Sequence[EventWrite]) -> None:
         last = conn.execute(
             update(campaigns)
             .where(campaigns.c.id == campaign_id)
@@ -389,9 +417,7 @@ class Store:
             ],
         )
 
-    def events(
-        self, campaign_id: str, *, after: int = 0, limit: int = 1000
-    ) -> list[EventRecord]:
+    def events(self, campaign_id: str, *, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         query = (
             select(events)
             .where(events.c.campaign_id == campaign_id, events.c.seq > after)
@@ -414,33 +440,58 @@ class Store:
         now = time.time()
         scope = "campaign" if step is None and point is None else "tasks"
         with self._tx() as conn:
-            conn.execute(insert(controls).values(
-                campaign_id=campaign_id, action="cancel", step=step, point=point,
-                created_at=now, active=1,
-            ))
-            self._append_events(conn, campaign_id, [EventWrite(
-                now, "cancel-requested", step=step, point=point,
-                message=f"cancel {scope} requested",
-            )])
+            conn.execute(
+                insert(controls).values(
+                    campaign_id=campaign_id,
+                    action="cancel",
+                    step=step,
+                    point=point,
+                    created_at=now,
+                    active=1,
+                )
+            )
+            self._append_events(
+                conn,
+                campaign_id,
+                [
+                    EventWrite(
+                        now,
+                        "cancel-requested",
+                        step=step,
+                        point=point,
+                        message=f"cancel {scope} requested",
+                    )
+                ],
+            )
             if scope == "campaign" and not runner_alive(record.runner, record.lease_until, now):
                 # nobody runs it: cancelling is immediate
-                conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(
-                    state=CampaignState.CANCELLED, updated_at=now, finished_at=now))
-                conn.execute(update(tasks).where(
-                    tasks.c.campaign_id == campaign_id,
-                    tasks.c.state.in_([TaskState.QUEUED, TaskState.RUNNING, TaskState.PENDING]),
-                ).values(state=TaskState.CANCELLED, finished_at=now))
-                self._append_events(conn, campaign_id, [
-                    EventWrite(now, "campaign", state=CampaignState.CANCELLED)])
+                conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id)
+                    .values(state=CampaignState.CANCELLED, updated_at=now, finished_at=now)
+                )
+                conn.execute(
+                    update(tasks)
+                    .where(
+                        tasks.c.campaign_id == campaign_id,
+                        tasks.c.state.in_([TaskState.QUEUED, TaskState.RUNNING, TaskState.PENDING]),
+                    )
+                    .values(state=TaskState.CANCELLED, finished_at=now)
+                )
+                self._append_events(
+                    conn, campaign_id, [EventWrite(now, "campaign", state=CampaignState.CANCELLED)]
+                )
 
     def active_controls(self, campaign_id: str, after: int = 0) -> list[Control]:
-        query = select(controls).where(
-            controls.c.campaign_id == campaign_id, controls.c.active == 1, controls.c.id > after
-        ).order_by(controls.c.id)
+        query = (
+            select(controls)
+            .where(
+                controls.c.campaign_id == campaign_id, controls.c.active == 1, controls.c.id > after
+            )
+            .order_by(controls.c.id)
+        )
         with self.engine.connect() as conn:
-            return [
-                Control(r.id, r.action, r.step, r.point) for r in conn.execute(query)
-            ]
+            return [Control(r.id, r.action, r.step, r.point) for r in conn.execute(query)]
 
     def restart(self, campaign_id: str) -> int:
         """Put failed and cancelled tasks back to pending; returns how many."""
@@ -449,17 +500,36 @@ class Store:
         if runner_alive(record.runner, record.lease_until, now):
             raise InvalidRequest(f"campaign {campaign_id} is still running ({record.runner})")
         with self._tx() as conn:
-            n = conn.execute(update(tasks).where(
-                tasks.c.campaign_id == campaign_id,
-                tasks.c.state.in_([TaskState.FAILED, TaskState.CANCELLED]),
-            ).values(state=TaskState.PENDING, error=None, finished_at=None)).rowcount
-            conn.execute(update(controls).where(controls.c.campaign_id == campaign_id)
-                         .values(active=0))
-            conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(
-                state=CampaignState.ACCEPTED, updated_at=now, finished_at=None, message=None))
-            self._append_events(conn, campaign_id, [EventWrite(
-                now, "campaign", state=CampaignState.ACCEPTED,
-                message=f"restarted: {n} failed/cancelled task(s) back to pending")])
+            n = conn.execute(
+                update(tasks)
+                .where(
+                    tasks.c.campaign_id == campaign_id,
+                    tasks.c.state.in_([TaskState.FAILED, TaskState.CANCELLED]),
+                )
+                .values(state=TaskState.PENDING, error=None, finished_at=None)
+            ).rowcount
+            conn.execute(
+                update(controls).where(controls.c.campaign_id == campaign_id).values(active=0)
+            )
+            conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(
+                    state=CampaignState.ACCEPTED, updated_at=now, finished_at=None, message=None
+                )
+            )
+            self._append_events(
+                conn,
+                campaign_id,
+                [
+                    EventWrite(
+                        now,
+                        "campaign",
+                        state=CampaignState.ACCEPTED,
+                        message=f"restarted: {n} failed/cancelled task(s) back to pending",
+                    )
+                ],
+            )
         return int(n)
 
 

@@ -51,8 +51,9 @@ campaigns = Table(
 tasks = Table(
     "tasks",
     metadata,
-    Column("campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("step", String(100), primary_key=True),
     Column("point", BigInteger, primary_key=True),
     Column("state", String(16), nullable=False),
@@ -72,8 +73,9 @@ tasks = Table(
 events = Table(
     "events",
     metadata,
-    Column("campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("seq", BigInteger, primary_key=True),
     Column("time", Float, nullable=False),
     Column("kind", String(32), nullable=False),
@@ -89,8 +91,9 @@ controls = Table(
     "controls",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("action", String(16), nullable=False),
     Column("step", String(100), nullable=True),
     Column("point", BigInteger, nullable=True),

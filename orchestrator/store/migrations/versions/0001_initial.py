@@ -40,8 +40,12 @@ def upgrade() -> None:
     op.create_index("ix_campaigns_state", "campaigns", ["state"])
     op.create_table(
         "tasks",
-        sa.Column("campaign_id", sa.String(32),
-                  sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "campaign_id",
+            sa.String(32),
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("step", sa.String(100), primary_key=True),
         sa.Column("point", sa.BigInteger, primary_key=True),
         sa.Column("state", sa.String(16), nullable=False),
@@ -58,8 +62,12 @@ def upgrade() -> None:
     op.create_index("ix_tasks_campaign_state", "tasks", ["campaign_id", "step", "state"])
     op.create_table(
         "events",
-        sa.Column("campaign_id", sa.String(32),
-                  sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "campaign_id",
+            sa.String(32),
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("seq", sa.BigInteger, primary_key=True),
         sa.Column("time", sa.Float, nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
@@ -72,8 +80,12 @@ def upgrade() -> None:
     op.create_table(
         "controls",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("campaign_id", sa.String(32),
-                  sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "campaign_id",
+            sa.String(32),
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("action", sa.String(16), nullable=False),
         sa.Column("step", sa.String(100), nullable=True),
         sa.Column("point", sa.BigInteger, nullable=True),
