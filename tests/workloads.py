@@ -73,3 +73,7 @@ def slow_counted(x: int, seconds: float, counter: str) -> int:
 def spin(x: int) -> int:
     while True:  # pure Python: interrupted by the timeout
         x += 1
+
+
+def scaled_check(x: float, check: float, factor: float = 1.0) -> float:
+    return check * factor

@@ -370,8 +370,16 @@ class Store:
         with self._tx() as conn:
             if batch.tasks:
                 self._upsert_tasks(conn, batch)
-            if batch.events:
-                self._append_events(conn, batch.campaign_id, batch.events)
+            new_events = list(batch.events)
+            if batch.campaign_state is not None:
+                change = EventWrite(now, "campaign", state=batch.campaign_state,
+                                    message=batch.campaign_message)
+                if batch.campaign_state == CampaignState.RUNNING:
+                    new_events.insert(0, change)
+                else:
+                    new_events.append(change)
+            if new_events:
+                self._append_events(conn, batch.campaign_id, new_events)
             if batch.campaign_state is not None:
                 values: dict[str, Any] = {"state": batch.campaign_state, "updated_at": now}
                 if batch.campaign_state == CampaignState.RUNNING:

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real Dask LocalCluster, real SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cluster import LocalCompute, LocalSettings
+from orchestrator.service import Service
+from orchestrator.settings import EngineSettings, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session")
+def compute() -> Iterator[LocalCompute]:
+    """One real LocalCluster (2 worker processes) for the whole session."""
+    with LocalCompute(LocalSettings(n_workers=2, threads_per_worker=1,
+                                    dashboard_address=None)) as local:
+        yield local
+
+
+def fast_engine() -> EngineSettings:
+    return EngineSettings(retry_backoff=0.05, retry_backoff_max=0.2, control_interval=0.1,
+                          flush_interval=0.02, lease_seconds=5.0)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str | None:
+    url = os.environ.get("ORCHESTRATOR_TEST_PG_URL")
+    if not url and IN_CI:
+        pytest.fail("CI=true but ORCHESTRATOR_TEST_PG_URL is not set: the test command "
+                    "must start PostgreSQL (deploy/postgres/up)")
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str | None) -> Iterator[str]:
+    """A fresh PostgreSQL database on the test server, dropped afterwards."""
+    if not pg_server_url:
+        pytest.skip("no PostgreSQL server: set ORCHESTRATOR_TEST_PG_URL (deploy/postgres/up)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"orch_{secrets.token_hex(4)}"
+    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", results_url=str(tmp_path / "results"),
+                    engine=fast_engine())
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    svc = Service(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def any_service(db_url: str, tmp_path: Path) -> Iterator[Service]:
+    """A service on SQLite, then on PostgreSQL (the same tests run on both)."""
+    svc = Service(Settings(data_dir=tmp_path / "data", db_url=db_url,
+                           results_url=str(tmp_path / "results"), engine=fast_engine()))
+    yield svc
+    svc.close()
