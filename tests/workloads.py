@@ -77,3 +77,7 @@ def spin(x: int) -> int:
 
 def scaled_check(x: float, check: float, factor: float = 1.0) -> float:
     return check * factor
+
+
+def scaled_work(work: int) -> int:
+    return work * 10
