@@ -65,7 +65,7 @@ class Service:
         record = self.store.get_campaign(campaign_id)
         return build_status(record, self.store.task_counts(campaign_id))
 
-    def list(
+    def list_campaigns(
         self,
         *,
         project: str | None = None,
@@ -124,7 +124,8 @@ class Service:
         return "\n".join(lines)
 
     def _task_events(self, campaign_id: str, step: str, point: int | None) -> list[EventRecord]:
-        found, after = [], 0
+        found: list[EventRecord] = []
+        after = 0
         while True:
             batch = self.store.events(campaign_id, after=after, limit=5000)
             if not batch:

@@ -23,22 +23,30 @@ if str(REPO) not in sys.path:
 @pytest.fixture(scope="session")
 def compute() -> Iterator[LocalCompute]:
     """One real LocalCluster (2 worker processes) for the whole session."""
-    with LocalCompute(LocalSettings(n_workers=2, threads_per_worker=1,
-                                    dashboard_address=None)) as local:
+    with LocalCompute(
+        LocalSettings(n_workers=2, threads_per_worker=1, dashboard_address=None)
+    ) as local:
         yield local
 
 
 def fast_engine() -> EngineSettings:
-    return EngineSettings(retry_backoff=0.05, retry_backoff_max=0.2, control_interval=0.1,
-                          flush_interval=0.02, lease_seconds=5.0)
+    return EngineSettings(
+        retry_backoff=0.05,
+        retry_backoff_max=0.2,
+        control_interval=0.1,
+        flush_interval=0.02,
+        lease_seconds=5.0,
+    )
 
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> str | None:
     url = os.environ.get("ORCHESTRATOR_TEST_PG_URL")
     if not url and IN_CI:
-        pytest.fail("CI=true but ORCHESTRATOR_TEST_PG_URL is not set: the test command "
-                    "must start PostgreSQL (deploy/postgres/up)")
+        pytest.fail(
+            "CI=true but ORCHESTRATOR_TEST_PG_URL is not set: the test command "
+            "must start PostgreSQL (deploy/postgres/up)"
+        )
     return url
 
 
@@ -69,8 +77,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", results_url=str(tmp_path / "results"),
-                    engine=fast_engine())
+    return Settings(
+        data_dir=tmp_path / "data", results_url=str(tmp_path / "results"), engine=fast_engine()
+    )
 
 
 @pytest.fixture
@@ -83,7 +92,13 @@ def service(settings: Settings) -> Iterator[Service]:
 @pytest.fixture
 def any_service(db_url: str, tmp_path: Path) -> Iterator[Service]:
     """A service on SQLite, then on PostgreSQL (the same tests run on both)."""
-    svc = Service(Settings(data_dir=tmp_path / "data", db_url=db_url,
-                           results_url=str(tmp_path / "results"), engine=fast_engine()))
+    svc = Service(
+        Settings(
+            data_dir=tmp_path / "data",
+            db_url=db_url,
+            results_url=str(tmp_path / "results"),
+            engine=fast_engine(),
+        )
+    )
     yield svc
     svc.close()

@@ -23,5 +23,4 @@ def run(service: Service, compute: Compute, doc: dict[str, Any]) -> tuple[str, s
 
 
 def task_states(service: Service, campaign_id: str, step: str) -> dict[int | None, str]:
-    return {t.point: t.state for t in service.store.list_tasks(campaign_id, step=step,
-                                                                 limit=10**7)}
+    return {t.point: t.state for t in service.store.list_tasks(campaign_id, step=step, limit=10**7)}

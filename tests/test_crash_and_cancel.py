@@ -24,13 +24,15 @@ CLI = [sys.executable, "-m", "orchestrator.cli"]
 
 def _env(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "ORCHESTRATOR_DATA_DIR": str(data_dir),
-        "ORCHESTRATOR_CLUSTER__LOCAL__N_WORKERS": "2",
-        "ORCHESTRATOR_ENGINE__CONTROL_INTERVAL": "0.1",
-        "ORCHESTRATOR_ENGINE__LEASE_SECONDS": "5",
-        "PYTHONPATH": str(REPO),
-    })
+    env.update(
+        {
+            "ORCHESTRATOR_DATA_DIR": str(data_dir),
+            "ORCHESTRATOR_CLUSTER__LOCAL__N_WORKERS": "2",
+            "ORCHESTRATOR_ENGINE__CONTROL_INTERVAL": "0.1",
+            "ORCHESTRATOR_ENGINE__LEASE_SECONDS": "5",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     return env
 
 
@@ -38,8 +40,13 @@ def _write_spec(tmp_path: Path, points: int, seconds: float) -> Path:
     spec = {
         "name": "slow",
         "parameters": {"x": {"range": [0, points]}},
-        "steps": {"work": {"run": "tests.workloads:slow_counted", "foreach": True,
-                           "with": {"seconds": seconds, "counter": str(tmp_path / "ran.txt")}}},
+        "steps": {
+            "work": {
+                "run": "tests.workloads:slow_counted",
+                "foreach": True,
+                "with": {"seconds": seconds, "counter": str(tmp_path / "ran.txt")},
+            }
+        },
         "results": str(tmp_path / "results"),
     }
     path = tmp_path / "slow.yaml"
@@ -58,13 +65,23 @@ def _wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-
 
 
 def _succeeded(service: Service, cid: str) -> set[int]:
-    return {t.point for t in service.store.list_tasks(cid, state="succeeded", limit=10**6)
-            if t.point is not None}
+    return {
+        t.point
+        for t in service.store.list_tasks(cid, state="succeeded", limit=10**6)
+        if t.point is not None
+    }
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(CLI + args, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        CLI + args,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
@@ -73,7 +90,7 @@ def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(spec)], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list()], 60, "the campaign")[0]
+        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         _wait_for(lambda: len(_succeeded(service, cid)) >= 8, 60, "some finished points")
     finally:
         os.killpg(runner.pid, signal.SIGKILL)  # the runner and its Dask workers, nothing else
@@ -82,14 +99,16 @@ def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
     assert 8 <= len(done_before) < 40
     assert service.status(cid)["state"] == "running"
 
-    resumed = subprocess.run(CLI + ["resume"], env=env, cwd=tmp_path, capture_output=True,
-                             text=True, timeout=180)
+    resumed = subprocess.run(
+        CLI + ["resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
     assert resumed.returncode == 0, resumed.stderr
     status = service.status(cid)
     assert status["state"] == "succeeded"
     assert status["counts"]["succeeded"] == 40
-    runs = Counter(int(line.split()[0]) for line in (tmp_path / "ran.txt").read_text().split("\n")
-                   if line)
+    runs = Counter(
+        int(line.split()[0]) for line in (tmp_path / "ran.txt").read_text().split("\n") if line
+    )
     assert set(runs) == set(range(40))
     # finished before the crash (durably): never run again
     assert all(runs[x] == 1 for x in done_before), {x: runs[x] for x in done_before}
@@ -105,10 +124,11 @@ def test_cancel_from_another_process(tmp_path: Path):
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(spec), "--json"], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list()], 60, "the campaign")[0]
+        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         _wait_for(lambda: len(_succeeded(service, cid)) >= 3, 60, "some finished points")
-        cancel = subprocess.run(CLI + ["cancel", cid], env=env, cwd=tmp_path,
-                                capture_output=True, text=True, timeout=60)
+        cancel = subprocess.run(
+            CLI + ["cancel", cid], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert cancel.returncode == 0, cancel.stderr
         out, err = runner.communicate(timeout=60)
     finally:
@@ -133,14 +153,17 @@ def test_cancel_a_point_or_a_step_while_running(tmp_path: Path, scope: str):
     env = _env(tmp_path / "data")
     spec_path = _write_spec(tmp_path, points=20, seconds=0.3)
     document = yaml.safe_load(spec_path.read_text())
-    document["steps"]["after"] = {"run": "tests.workloads:scaled_work", "foreach": True,
-                                  "needs": ["work"]}
+    document["steps"]["after"] = {
+        "run": "tests.workloads:scaled_work",
+        "foreach": True,
+        "needs": ["work"],
+    }
     spec_path.write_text(yaml.safe_dump(document))
     assert load_file(spec_path)  # valid
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(spec_path), "--json"], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list()], 60, "the campaign")[0]
+        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         _wait_for(lambda: len(_succeeded(service, cid)) >= 2, 60, "some finished points")
         if scope == "point":
             args = ["cancel", cid, "--point", "19"]

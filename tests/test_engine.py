@@ -16,8 +16,12 @@ def test_pointwise_and_gathered_results_flow(any_service: Service, compute: Loca
         "flow",
         {
             "square": {"run": "tests.workloads:square", "foreach": True},
-            "scaled": {"run": "tests.workloads:scaled", "foreach": True, "needs": ["square"],
-                       "with": {"factor": 2.0}},
+            "scaled": {
+                "run": "tests.workloads:scaled",
+                "foreach": True,
+                "needs": ["square"],
+                "with": {"factor": 2.0},
+            },
             "total": {"run": "tests.workloads:total", "needs": ["scaled"]},
         },
         x={"range": [0, 30]},
@@ -27,8 +31,15 @@ def test_pointwise_and_gathered_results_flow(any_service: Service, compute: Loca
     status = any_service.status(cid)
     assert status["points"] == 30
     assert status["counts"]["succeeded"] == 61
-    assert status["steps"]["scaled"] == {"total": 30, "pending": 0, "queued": 0, "running": 0,
-                                         "succeeded": 30, "failed": 0, "cancelled": 0}
+    assert status["steps"]["scaled"] == {
+        "total": 30,
+        "pending": 0,
+        "queued": 0,
+        "running": 0,
+        "succeeded": 30,
+        "failed": 0,
+        "cancelled": 0,
+    }
     total = any_service.store.get_task(cid, "total", None)
     assert total is not None and total.result == sum(2.0 * x * x for x in range(30))
     point7 = any_service.store.get_task(cid, "scaled", 7)
@@ -36,8 +47,9 @@ def test_pointwise_and_gathered_results_flow(any_service: Service, compute: Loca
 
 
 def test_every_state_change_is_an_event(service: Service, compute: LocalCompute):
-    doc = spec_doc("events", {"sq": {"run": "tests.workloads:square", "foreach": True}},
-                   x=[1, 2, 3])
+    doc = spec_doc(
+        "events", {"sq": {"run": "tests.workloads:square", "foreach": True}}, x=[1, 2, 3]
+    )
     cid, state = run(service, compute, doc)
     assert state == "succeeded"
     events = service.events(cid)
@@ -72,8 +84,11 @@ def test_large_and_non_json_results_go_to_the_results_location(
 def test_task_files_and_manifest_are_written_as_tasks_finish(
     service: Service, compute: LocalCompute
 ):
-    doc = spec_doc("files", {"write": {"run": "tests.workloads:write_file", "foreach": True}},
-                   x={"range": [0, 5]})
+    doc = spec_doc(
+        "files",
+        {"write": {"run": "tests.workloads:write_file", "foreach": True}},
+        x={"range": [0, 5]},
+    )
     cid, state = run(service, compute, doc)
     assert state == "succeeded"
     location = ResultsLocation(service.store.get_campaign(cid).results_url)
@@ -89,9 +104,18 @@ def test_task_files_and_manifest_are_written_as_tasks_finish(
 
 
 def test_retries_then_success(service: Service, compute: LocalCompute):
-    doc = spec_doc("retry", {"flaky": {"run": "tests.workloads:flaky", "foreach": True,
-                                       "retries": 2, "with": {"fail_times": 2}}},
-                   x=[1, 2])
+    doc = spec_doc(
+        "retry",
+        {
+            "flaky": {
+                "run": "tests.workloads:flaky",
+                "foreach": True,
+                "retries": 2,
+                "with": {"fail_times": 2},
+            }
+        },
+        x=[1, 2],
+    )
     cid, state = run(service, compute, doc)
     assert state == "succeeded"
     task = service.store.get_task(cid, "flaky", 1)
@@ -107,8 +131,12 @@ def test_failure_holds_downstream_and_restart_runs_only_what_is_left(
         "hold",
         {
             "check": {"run": "tests.workloads:fail_on", "foreach": True, "with": {"bad": 2}},
-            "scaled": {"run": "tests.workloads:scaled", "foreach": True, "needs": ["check"],
-                       "with": {"factor": 1.0}},
+            "scaled": {
+                "run": "tests.workloads:scaled",
+                "foreach": True,
+                "needs": ["check"],
+                "with": {"factor": 1.0},
+            },
             "total": {"run": "tests.workloads:total", "needs": ["scaled"]},
         },
         x={"range": [0, 4]},
@@ -117,8 +145,12 @@ def test_failure_holds_downstream_and_restart_runs_only_what_is_left(
     doc["steps"]["scaled"]["run"] = "tests.workloads:scaled_check"
     cid, state = run(service, compute, doc)
     assert state == "failed"
-    assert task_states(service, cid, "check") == {0: "succeeded", 1: "succeeded",
-                                                  2: "failed", 3: "succeeded"}
+    assert task_states(service, cid, "check") == {
+        0: "succeeded",
+        1: "succeeded",
+        2: "failed",
+        3: "succeeded",
+    }
     assert 2 not in task_states(service, cid, "scaled")  # held: never ran
     assert "total" not in {t.step for t in service.store.list_tasks(cid)}
     status = service.status(cid)
@@ -130,15 +162,17 @@ def test_failure_holds_downstream_and_restart_runs_only_what_is_left(
     service.store.engine.dispose()
     from orchestrator.spec import parse_document
 
-    fixed = parse_document({**doc, "steps": {**doc["steps"],
-                            "check": {**doc["steps"]["check"], "with": {"bad": -1}}}})
+    fixed = parse_document(
+        {**doc, "steps": {**doc["steps"], "check": {**doc["steps"]["check"], "with": {"bad": -1}}}}
+    )
     with service.store.engine.begin() as conn:
         from sqlalchemy import update
 
         from orchestrator.store.tables import campaigns
 
-        conn.execute(update(campaigns).where(campaigns.c.id == cid)
-                     .values(spec=fixed.to_document()))
+        conn.execute(
+            update(campaigns).where(campaigns.c.id == cid).values(spec=fixed.to_document())
+        )
     assert before
     assert service.restart(cid) == 1
     assert service.run(cid, compute) == "succeeded"
@@ -149,8 +183,9 @@ def test_failure_holds_downstream_and_restart_runs_only_what_is_left(
 
 
 def test_timeout_stops_a_runaway_task(service: Service, compute: LocalCompute):
-    doc = spec_doc("timeout", {"spin": {"run": "tests.workloads:spin", "foreach": True,
-                                        "timeout": 0.5}}, x=[1])
+    doc = spec_doc(
+        "timeout", {"spin": {"run": "tests.workloads:spin", "foreach": True, "timeout": 0.5}}, x=[1]
+    )
     cid, state = run(service, compute, doc)
     assert state == "failed"
     task = service.store.get_task(cid, "spin", 0)
@@ -164,12 +199,16 @@ def test_command_steps_render_parameters_and_read_result_json(
 ):
     doc = spec_doc(
         "cmd",
-        {"echo": {
-            "command": 'printf \'{"value": %s, "name": "%s"}\' {{ x }} {{ label }} '
-                       '> result.json; echo "point ${ORCHESTRATOR_POINT}"',
-            "foreach": True,
-        }, "boom": {"command": "echo oops >&2; exit 3"}},
-        x=[5, 6], label=["a b"],
+        {
+            "echo": {
+                "command": 'printf \'{"value": %s, "name": "%s"}\' {{ x }} {{ label }} '
+                '> result.json; echo "point ${ORCHESTRATOR_POINT}"',
+                "foreach": True,
+            },
+            "boom": {"command": "echo oops >&2; exit 3"},
+        },
+        x=[5, 6],
+        label=["a b"],
     )
     cid, state = run(service, compute, doc)
     assert state == "failed"
@@ -184,8 +223,12 @@ def test_command_steps_render_parameters_and_read_result_json(
 def test_a_million_points_are_accepted_without_rows(service: Service):
     from orchestrator.spec import parse_document
 
-    doc = spec_doc("million", {"noop": {"run": "tests.workloads:noop", "foreach": True}},
-                   a={"range": [0, 1000]}, b={"range": [0, 1000]})
+    doc = spec_doc(
+        "million",
+        {"noop": {"run": "tests.workloads:noop", "foreach": True}},
+        a={"range": [0, 1000]},
+        b={"range": [0, 1000]},
+    )
     cid = service.submit(parse_document(doc))
     status = service.status(cid)
     assert status["points"] == 1_000_000
@@ -197,8 +240,9 @@ def test_in_flight_tasks_stay_within_the_window(service: Service, compute: Local
     from orchestrator.engine import Engine, EngineConfig
     from orchestrator.spec import parse_document
 
-    doc = spec_doc("window", {"noop": {"run": "tests.workloads:noop", "foreach": True}},
-                   x={"range": [0, 300]})
+    doc = spec_doc(
+        "window", {"noop": {"run": "tests.workloads:noop", "foreach": True}}, x={"range": [0, 300]}
+    )
     cid = service.submit(parse_document(doc))
     engine = Engine(service.store, compute.client, cid, EngineConfig(max_in_flight=16))
     peak = 0

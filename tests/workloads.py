@@ -81,3 +81,34 @@ def scaled_check(x: float, check: float, factor: float = 1.0) -> float:
 
 def scaled_work(work: int) -> int:
     return work * 10
+
+
+# --- Callables for the spec-validation and builder tests (the DESIGN.md example's shape) ---
+
+
+def fi_simulate(amplitude: float, gnabar: float, seed: int, duration_ms: float) -> dict[str, float]:
+    return {"amplitude": amplitude, "gnabar": gnabar, "seed": seed, "duration_ms": duration_ms}
+
+
+def fi_features(simulate: dict[str, float], amplitude: float) -> dict[str, float]:
+    return {"rate": simulate["amplitude"] * 10.0, "amplitude": amplitude}
+
+
+def fi_summary(features: list[dict[str, float]]) -> int:
+    return len(features)
+
+
+def keyword_only(*, x: int, extra: int = 0) -> int:
+    return x + extra
+
+
+def positional_only(x: int, /) -> int:
+    return x
+
+
+class Steps:
+    """A namespace whose static methods are reachable as `workloads:Steps.double`."""
+
+    @staticmethod
+    def double(x: float) -> float:
+        return 2 * x

@@ -206,7 +206,7 @@ def status(campaign_id: str, as_json_output: bool) -> None:
 @handle_errors
 def list_(as_json_output: bool, state: str | None, name: str | None, limit: int) -> None:
     """Campaigns, newest first."""
-    result = _service().list(state=state, name=name, limit=limit)
+    result = _service().list_campaigns(state=state, name=name, limit=limit)
     click.echo(as_json(result)) if as_json_output else print_list(result)
 
 

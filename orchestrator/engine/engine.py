@@ -130,7 +130,7 @@ class Engine:
             for name in plan.foreach_steps
             if plan.gathered_by_someone(name)
         }
-        self.inflight: dict[str, Slot] = {}
+        self.inflight: dict[Any, Slot] = {}  # Dask key → slot
         self.retries: list[tuple[float, int, Slot]] = []
         self._retry_seq = 0
         self.to_submit: dict[str, list[tuple[Slot, dict[str, Any]]]] = {}
@@ -366,7 +366,7 @@ class Engine:
             campaign_id=self.campaign_id,
             step=name,
             kind="command" if step.kind == "command" else "run",
-            target=step.command if step.kind == "command" else str(step.run),
+            target=str(step.command if step.kind == "command" else step.run),
             point=point,
             attempt=slot.attempt,
             results_url=self.location.base_url,
@@ -600,8 +600,8 @@ class Engine:
             targets = list(self.active.get(control.point, {}).values())
         else:
             self.cancelled_tasks.add((control.step, control.point))
-            slot = self.active.get(control.point, {}).get(control.step)
-            targets = [slot] if slot else []
+            found = self.active.get(control.point, {}).get(control.step)
+            targets = [found] if found else []
         for slot in targets:
             if not slot.resolved:
                 self._cancel_slot(slot)
@@ -685,6 +685,6 @@ class _StartedRouter:
 
     def _dispatch(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
-        handler = self.handlers.get(msg.get("c"))
+        handler = self.handlers.get(str(msg.get("c")))
         if handler is not None:
             handler(msg)

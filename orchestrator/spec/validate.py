@@ -136,7 +136,7 @@ def import_callable(path: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise TypeError(f"{path} is not callable")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def _check_callable(

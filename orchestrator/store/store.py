@@ -372,8 +372,9 @@ class Store:
                 self._upsert_tasks(conn, batch)
             new_events = list(batch.events)
             if batch.campaign_state is not None:
-                change = EventWrite(now, "campaign", state=batch.campaign_state,
-                                    message=batch.campaign_message)
+                change = EventWrite(
+                    now, "campaign", state=batch.campaign_state, message=batch.campaign_message
+                )
                 if batch.campaign_state == CampaignState.RUNNING:
                     new_events.insert(0, change)
                 else:
