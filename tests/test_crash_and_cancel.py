@@ -100,7 +100,7 @@ def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
     assert service.status(cid)["state"] == "running"
 
     resumed = subprocess.run(
-        CLI + ["resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
+        [*CLI, "resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
     )
     assert resumed.returncode == 0, resumed.stderr
     status = service.status(cid)
@@ -127,7 +127,7 @@ def test_cancel_from_another_process(tmp_path: Path):
         cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         _wait_for(lambda: len(_succeeded(service, cid)) >= 3, 60, "some finished points")
         cancel = subprocess.run(
-            CLI + ["cancel", cid], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+            [*CLI, "cancel", cid], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
         assert cancel.returncode == 0, cancel.stderr
         out, err = runner.communicate(timeout=60)
