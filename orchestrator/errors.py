@@ -47,8 +47,8 @@ class CampaignNotFound(OrchestratorError):
 
 
 class TaskNotFound(OrchestratorError):
-    def __init__(self, campaign_id: str, task: str):
-        super().__init__(f"campaign {campaign_id!r} has no task {task!r}")
+    def __init__(self, campaign_id: str, task: str, hint: str = ""):
+        super().__init__(f"campaign {campaign_id!r} has no task {task!r}{hint}")
 
 
 class InvalidRequest(OrchestratorError):

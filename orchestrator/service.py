@@ -87,7 +87,9 @@ class Service:
         if step not in steps:
             raise TaskNotFound(campaign_id, task)
         if steps[step].get("foreach") and point is None:
-            raise TaskNotFound(campaign_id, f"{task} (a foreach step: name a point, {step}/0)")
+            raise TaskNotFound(
+                campaign_id, task, f": {step} runs per point, name one (e.g. {step}/0)"
+            )
         row = self.store.get_task(campaign_id, step, point)
         if row is None:
             if point is not None and point >= record.points:

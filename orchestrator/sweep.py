@@ -60,7 +60,7 @@ class LinspaceAxis(Axis):
     def value(self, i: int) -> float:
         if not 0 <= i < self.n:
             raise IndexError(i)
-        if i == self.n - 1:
+        if i == self.n - 1 and self.n > 1:
             return float(self.stop)
         step = (self.stop - self.start) / (self.n - 1) if self.n > 1 else 0.0
         return float(self.start + i * step)
@@ -90,6 +90,8 @@ class RangeAxis(Axis):
     step: int | float = 1
 
     def __len__(self) -> int:
+        if all(isinstance(v, int) for v in (self.start, self.stop, self.step)):
+            return len(range(int(self.start), int(self.stop), int(self.step)))
         return max(0, math.ceil((self.stop - self.start) / self.step))
 
     def value(self, i: int) -> int | float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from dask.utils import parse_bytes, parse_timedelta
@@ -17,6 +18,8 @@ def parse_memory(value: str | int) -> int:
         if value <= 0:
             raise ValueError("must be a positive size")
         return value
+    if not str(value).strip():
+        raise ValueError("expected a size such as '1GiB', got an empty string")
     try:
         size = parse_bytes(str(value).strip())
     except (ValueError, KeyError, TypeError) as exc:
@@ -34,10 +37,12 @@ def parse_duration(value: str | int | float) -> float:
         seconds = float(value)
     else:
         text = str(value).strip()
+        if not text:
+            raise ValueError("expected a duration such as '10m', got an empty string")
         match = _SLURM_TIME.match(text) if ":" in text else None
         seconds = _slurm_seconds(match) if match else _unit_seconds(text, value)
-    if seconds <= 0:
-        raise ValueError("must be a positive duration")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("must be a positive, finite duration")
     return seconds
 
 
@@ -60,13 +65,13 @@ def _unit_seconds(text: str, original: object) -> float:
     if not pieces or "".join(n + u for n, u in pieces) != text.replace(" ", ""):
         try:
             return float(parse_timedelta(text))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise ValueError(
                 f"{original!r} is not a duration (use e.g. '90s', '10m', '1h30m', '01:00:00')"
             ) from exc
     try:
         return float(sum(parse_timedelta(n + u) for n, u in pieces))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise ValueError(
             f"{original!r} is not a duration (use e.g. '90s', '10m', '1h30m', '01:00:00')"
         ) from exc

@@ -261,13 +261,26 @@ def test_negative_timeout() -> None:
     assert_issue(doc({"s": noop_step(timeout=-5)}), "steps.s.timeout", "positive")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `timeout: ''` makes parse_duration raise IndexError, which escapes pydantic "
-    "and load_text as a raw IndexError instead of a SpecError",
-)
 def test_blank_timeout_is_a_spec_error() -> None:
-    assert_issue(doc({"s": noop_step(timeout="")}), "steps.s.timeout")
+    # was a raw IndexError escaping pydantic (dask.parse_timedelta(''))
+    assert_issue(doc({"s": noop_step(timeout="")}), "steps.s.timeout", "10m")
+
+
+def test_blank_memory_is_a_spec_error() -> None:
+    # dask.parse_bytes('') is 1: must not silently become one byte
+    document = doc({"s": noop_step(resources={"memory": ""})})
+    assert_issue(document, "steps.s.resources.memory", "1GiB")
+
+
+def test_non_finite_timeout_is_a_spec_error() -> None:
+    path, _ = single_issue(load_text_spec_with_timeout(".nan"))
+    assert path == "steps.s.timeout"
+    path, _ = single_issue(load_text_spec_with_timeout(".inf"))
+    assert path == "steps.s.timeout"
+
+
+def load_text_spec_with_timeout(value: str) -> str:
+    return f"name: t\nsteps:\n  s:\n    command: 'true'\n    timeout: {value}\n"
 
 
 def test_negative_retries() -> None:
@@ -349,6 +362,43 @@ def test_unknown_sweep_mode() -> None:
     assert path == "sweep"
 
 
+def _huge_sweep_document(parameters: dict[str, Any]) -> dict[str, Any]:
+    return doc({"s": {"command": "echo {{a}}", "foreach": True}}, parameters=parameters)
+
+
+def test_billion_point_sweep_is_valid() -> None:
+    spec = parse_document(_huge_sweep_document({"a": {"range": [0, 10**9]}}))
+    assert len(spec.make_sweep()) == 10**9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="bug: a product sweep of more than sys.maxsize points passes validation, then "
+    "len(spec.make_sweep()) raises OverflowError (Service.submit: a CLI traceback, exit 1)",
+)
+def test_sweep_too_large_to_count_is_a_spec_error() -> None:
+    axes = {name: {"range": [0, 100_000]} for name in "abcd"}  # 10**20 points
+    with pytest.raises(SpecError) as info:
+        spec = parse_document(_huge_sweep_document(axes))
+        len(spec.make_sweep())
+    assert info.value.issues
+    assert all(i.path.startswith(("parameters", "sweep")) for i in info.value.issues)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="bug: a single int range axis of more than sys.maxsize values raises OverflowError "
+    "from RangeAxis.__len__ inside the spec model instead of a SpecError",
+)
+def test_range_axis_too_large_to_count_is_a_spec_error() -> None:
+    document = _huge_sweep_document({"a": {"range": [0, 10**20]}})
+    with pytest.raises(SpecError) as info:
+        parse_document(document)
+    assert info.value.issues[0].path.startswith("parameters")
+
+
 @pytest.mark.parametrize("name", ["ctx", "1x", "a-b"])
 def test_invalid_parameter_name(name: str) -> None:
     document = doc({"s": noop_step()}, parameters={name: [1]})
@@ -408,16 +458,14 @@ def test_required_parameter_missing_from_the_sweep() -> None:
 
 def test_positional_only_parameters_are_rejected() -> None:
     document = doc({"s": {"run": f"{W}:positional_only", "foreach": True}}, parameters={"x": [1]})
-    path, message = issues(document)[-1]
-    assert path == "steps.s.run"
-    assert "positional-only" in message
+    assert_issue(document, "steps.s.run", "positional-only parameters ['x']")
 
 
 def test_var_keyword_callable_accepts_everything() -> None:
     document = doc(
         {
             "a": noop_step(foreach=True),
-            "b": noop_step(foreach=True, needs=["a"], with_={}, **{"with": {"k": 1, "z": "s"}}),
+            "b": noop_step(foreach=True, needs=["a"], **{"with": {"k": 1, "z": "s"}}),
         },
         parameters={"x": [1, 2], "y": ["u"]},
     )
