@@ -28,12 +28,12 @@ def grid_range(start: float, stop: float, step: float = 1) -> dict[str, list[flo
     return {"range": [start, stop, step]}
 
 
-def callable_path(func: Callable[..., Any]) -> str:
+def callable_path(func: Callable[..., Any], field: str = "run") -> str:
     """`module:qualname` of an importable function (lambdas and local functions are not)."""
     module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
     if not module or "<" in qualname or module == "__main__":
         raise SpecError.single(
-            "run",
+            field,
             f"{func!r} is not importable by workers: define it in a module, not in __main__ "
             "or inside a function",
         )
@@ -68,7 +68,7 @@ class Campaign:
     ) -> Campaign:
         doc: dict[str, Any] = {"foreach": foreach, "retries": retries}
         if run is not None:
-            doc["run"] = run if isinstance(run, str) else callable_path(run)
+            doc["run"] = run if isinstance(run, str) else callable_path(run, f"steps.{name}.run")
         if command is not None:
             doc["command"] = command
         if batch is not None:

@@ -11,12 +11,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+MAX_POINTS = 10**12  # beyond this a sweep is a mistake, and indices stop fitting in SQL BIGINT
+
 
 class Axis:
     """One parameter's values, addressable by index without materialising them."""
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """The number of values (a Python int: may exceed what len() can return)."""
         raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.size
 
     def value(self, i: int) -> Any:
         raise NotImplementedError
@@ -33,7 +40,8 @@ class Axis:
 class ListAxis(Axis):
     values: tuple[Any, ...]
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
         return len(self.values)
 
     def value(self, i: int) -> Any:
@@ -54,7 +62,8 @@ class LinspaceAxis(Axis):
     stop: float
     n: int
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
         return self.n
 
     def value(self, i: int) -> float:
@@ -89,19 +98,22 @@ class RangeAxis(Axis):
     stop: int | float
     step: int | float = 1
 
-    def __len__(self) -> int:
-        if all(isinstance(v, int) for v in (self.start, self.stop, self.step)):
-            return len(range(int(self.start), int(self.stop), int(self.step)))
-        return max(0, math.ceil((self.stop - self.start) / self.step))
+    @property
+    def size(self) -> int:
+        start, stop, step = self.start, self.stop, self.step
+        if all(isinstance(v, int) for v in (start, stop, step)):
+            span = (stop - start) if step > 0 else (start - stop)
+            return max(0, -(-span // abs(int(step))))  # exact ceiling division
+        return max(0, math.ceil((stop - start) / step))
 
     def value(self, i: int) -> int | float:
-        if not 0 <= i < len(self):
+        if not 0 <= i < self.size:
             raise IndexError(i)
         return self.start + i * self.step
 
     def index(self, value: Any) -> int:
         guess = round((value - self.start) / self.step)
-        if 0 <= guess < len(self) and self.value(guess) == value:
+        if 0 <= guess < self.size and self.value(guess) == value:
             return guess
         raise ValueError(value)
 
@@ -119,7 +131,7 @@ class Sweep:
         self.axes: dict[str, Axis] = dict(axes)
         self.mode: SweepMode = mode
         self._names = list(self.axes)
-        self._lengths = [len(axis) for axis in self.axes.values()]
+        self._lengths = [axis.size for axis in self.axes.values()]
         if mode == "zip" and len(set(self._lengths)) > 1:
             raise ValueError("zip axes must all have the same length")
         # strides for product: last axis fastest
@@ -130,12 +142,16 @@ class Sweep:
             stride *= length
         self._strides.reverse()
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
         if not self._lengths:
             return 1
         if self.mode == "zip":
             return self._lengths[0]
         return math.prod(self._lengths)
+
+    def __len__(self) -> int:
+        return self.size
 
     @property
     def names(self) -> Sequence[str]:

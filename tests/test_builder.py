@@ -134,7 +134,7 @@ def _assert_rejected(func: Any, *fragments: str) -> None:
     with pytest.raises(SpecError) as info:
         Campaign("bad").parameters(x=[1]).step("s", run=func, foreach=True)
     (issue,) = info.value.issues
-    assert issue.path == "run"
+    assert issue.path == "steps.s.run"
     assert "not importable by workers" in issue.message
     for fragment in fragments:
         assert fragment in issue.message

@@ -255,11 +255,6 @@ def test_blank_timeout_exits_2(cli: Cli, spec_dir: Path) -> None:
     assert_store_empty(cli)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a sweep of more than sys.maxsize points (here 10**20) passes validation; "
-    "Service.submit's len(spec.make_sweep()) raises OverflowError: a traceback, exit 1",
-)
 def test_sweep_too_large_to_count_exits_2(cli: Cli, spec_dir: Path) -> None:
     spec = write(
         spec_dir,

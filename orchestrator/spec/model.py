@@ -5,6 +5,7 @@ Unknown keys are errors, so a misspelt field is reported rather than ignored.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.sweep import Axis, LinspaceAxis, ListAxis, RangeAxis, Sweep
+from orchestrator.sweep import MAX_POINTS, Axis, LinspaceAxis, ListAxis, RangeAxis, Sweep
 from orchestrator.units import parse_duration, parse_memory
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
@@ -34,6 +35,9 @@ def _axis(value: Any) -> Axis:
     if isinstance(value, list | tuple):
         if not value:
             raise ValueError("an axis needs at least one value")
+        seen = [json.dumps(v, sort_keys=True, default=str) for v in value]
+        if len(set(seen)) != len(seen):
+            raise ValueError("an axis lists a value more than once (points would repeat)")
         return ListAxis(tuple(value))
     if isinstance(value, dict) and len(value) == 1:
         ((kind, args),) = value.items()
@@ -57,6 +61,8 @@ def _linspace(args: Any) -> LinspaceAxis:
     start, stop, n = args
     if not isinstance(n, int) or n < 1:
         raise ValueError("linspace's n must be a whole number ≥ 1 (an empty axis)")
+    if n > MAX_POINTS:
+        raise ValueError(f"linspace's n is more than {MAX_POINTS}")
     return LinspaceAxis(float(start), float(stop), n)
 
 
@@ -67,8 +73,10 @@ def _range(args: Any) -> RangeAxis:
     if step == 0:
         raise ValueError("range's step must not be 0")
     axis = RangeAxis(start, stop, step)
-    if len(axis) == 0:
+    if axis.size == 0:
         raise ValueError(f"range {list(args)} is empty")
+    if axis.size > MAX_POINTS:
+        raise ValueError(f"range {list(args)} has {axis.size} values, more than {MAX_POINTS}")
     return axis
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -11,6 +12,7 @@ from typing import Any
 
 from orchestrator.errors import SpecError, SpecIssue
 from orchestrator.spec.model import CampaignSpec, Step
+from orchestrator.sweep import MAX_POINTS
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 TEMPLATE_BUILTINS = frozenset({"output_dir", "point", "attempt", "campaign_id", "step"})
@@ -46,11 +48,19 @@ def topological_order(spec: CampaignSpec) -> list[str]:
 
 
 def _check_sweep(spec: CampaignSpec) -> list[SpecIssue]:
+    lengths = {name: axis.size for name, axis in spec.parameters.items()}
     if spec.sweep == "zip":
-        lengths = {name: len(axis) for name, axis in spec.parameters.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
             return [SpecIssue("sweep", f"zip needs axes of equal length ({shown})")]
+    elif math.prod(lengths.values()) > MAX_POINTS:
+        return [
+            SpecIssue(
+                "parameters",
+                f"the product sweep has {math.prod(lengths.values())} "
+                f"points, more than {MAX_POINTS}",
+            )
+        ]
     return []
 
 
