@@ -98,7 +98,9 @@ class InProcess:
         status = self.service.status(campaign_id)
         done = status["counts"]["succeeded"]
         if final != "succeeded" or done != n:
-            raise RuntimeError(f"orchestrator campaign {campaign_id}: {final}, {done}/{n} succeeded")
+            raise RuntimeError(
+                f"orchestrator campaign {campaign_id}: {final}, {done}/{n} succeeded"
+            )
         return elapsed
 
 
@@ -114,8 +116,10 @@ def part_a(bench: InProcess, n: int, repeats: int) -> dict[str, Any]:
                 bare.append(bench.bare(n))
             else:
                 orch.append(bench.orchestrator(n))
-            print(f"    {which:<5} run {r + 1}: {(bare if which == 'bare' else orch)[-1]:.2f} s",
-                  flush=True)
+            print(
+                f"    {which:<5} run {r + 1}: {(bare if which == 'bare' else orch)[-1]:.2f} s",
+                flush=True,
+            )
     return {"bare": bare, "orch": orch}
 
 
@@ -147,8 +151,10 @@ def bare_child(n: int) -> None:
 
 
 def part_b(workdir: Path, n: int, repeats: int, timeout: float) -> dict[str, Any]:
-    print(f"(b) end to end through the CLI, {n} points, {repeats} alternating repeat(s) ...",
-          flush=True)
+    print(
+        f"(b) end to end through the CLI, {n} points, {repeats} alternating repeat(s) ...",
+        flush=True,
+    )
     data = workdir / "cli-data"
     data.mkdir()
     spec = workdir / "spec.yaml"
@@ -261,11 +267,23 @@ def report(
             table(
                 ["", "bare client.map", "orchestrator", "ratio bare/orch", "target", "result"],
                 [
-                    ["wall time", fmt_s(bare), fmt_s(orch), f"{ratio:.2f}",
-                     f">= {TARGET_RATIO:.2f}", verdict(ratio >= TARGET_RATIO)],
+                    [
+                        "wall time",
+                        fmt_s(bare),
+                        fmt_s(orch),
+                        f"{ratio:.2f}",
+                        f">= {TARGET_RATIO:.2f}",
+                        verdict(ratio >= TARGET_RATIO),
+                    ],
                     ["tasks/s", fmt_rate(n, bare), fmt_rate(n, orch), "", "", ""],
-                    ["all runs", " ".join(f"{x:.2f}" for x in a["bare"]),
-                     " ".join(f"{x:.2f}" for x in a["orch"]), "", "", ""],
+                    [
+                        "all runs",
+                        " ".join(f"{x:.2f}" for x in a["bare"]),
+                        " ".join(f"{x:.2f}" for x in a["orch"]),
+                        "",
+                        "",
+                        "",
+                    ],
                 ],
             )
         )
@@ -274,8 +292,10 @@ def report(
         bare, cli = median(b["bare"]), median(b["cli"])
         bmap, ceng = median(b["bare_map"]), median(b["cli_engine"])
         ratio, inner = bare / cli, bmap / ceng
-        print(f"(b) end to end, subprocess wall time incl. cluster start-up, {n} points, "
-              f"medians of {len(b['cli'])} (informational; no target)")
+        print(
+            f"(b) end to end, subprocess wall time incl. cluster start-up, {n} points, "
+            f"medians of {len(b['cli'])} (informational; no target)"
+        )
         print(
             table(
                 ["", "bare script", "orchestrator run", "ratio bare/orch"],
@@ -305,8 +325,19 @@ def report(
                 speed = f"{lt / ot:.1f}x" if ot else "-"
             rows.append([size, lcell, lrate, fmt_s(ot), fmt_rate(size, ot), speed])
         print("(c) Luigi (local scheduler, workers=2) vs orchestrator (in-process), one run each")
-        print(table(["tasks", "luigi", "luigi tasks/s", "orchestrator", "orch tasks/s",
-                     "luigi/orch time"], rows))
+        print(
+            table(
+                [
+                    "tasks",
+                    "luigi",
+                    "luigi tasks/s",
+                    "orchestrator",
+                    "orch tasks/s",
+                    "luigi/orch time",
+                ],
+                rows,
+            )
+        )
         print()
     return ok
 
@@ -357,8 +388,10 @@ def main() -> int:
         if not args.skip_cli:
             b = part_b(workdir, args.points, args.cli_repeats, timeout=240)
         ok = report(args.points, a, b, luigi, orch_sizes, args.luigi_timeout)
-    print(f"target (a) bare/orchestrator >= {TARGET_RATIO:.2f}: {verdict(ok)}  "
-          f"(total {time.perf_counter() - started:.0f} s)")
+    print(
+        f"target (a) bare/orchestrator >= {TARGET_RATIO:.2f}: {verdict(ok)}  "
+        f"(total {time.perf_counter() - started:.0f} s)"
+    )
     return 0 if ok else 1
 
 

@@ -101,9 +101,9 @@ class RangeAxis(Axis):
     @property
     def size(self) -> int:
         start, stop, step = self.start, self.stop, self.step
-        if all(isinstance(v, int) for v in (start, stop, step)):
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
             span = (stop - start) if step > 0 else (start - stop)
-            return max(0, -(-span // abs(int(step))))  # exact ceiling division
+            return max(0, -(-span // abs(step)))  # exact ceiling division
         return max(0, math.ceil((stop - start) / step))
 
     def value(self, i: int) -> int | float:
