@@ -112,3 +112,7 @@ class Steps:
     @staticmethod
     def double(x: float) -> float:
         return 2 * x
+
+
+def total_of_checks(check: list[int | None]) -> int:
+    return sum(v for v in check if v is not None)
