@@ -36,6 +36,7 @@ class EngineSettings(BaseModel):
     store_limit: int = Field(default=65536, ge=0)
     inline_limit: int = Field(default=1 << 20, ge=0)
     timeout_grace: float = Field(default=30.0, ge=0)
+    collect_linger: float = Field(default=0.02, ge=0)
 
 
 class Settings(BaseSettings):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import queue
 import random
 import time
 from collections import deque
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from distributed import Client, Future
+from distributed import Client
 
 from orchestrator.engine.execute import STARTED_TOPIC, TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
@@ -43,6 +42,7 @@ from orchestrator.store import (
 
 logger = logging.getLogger(__name__)
 
+_DONE = frozenset({"finished", "error", "cancelled"})
 Progress = Callable[[dict[str, dict[str, int]]], None]
 
 
@@ -58,6 +58,7 @@ class EngineConfig:
     inline_limit: int = 1 << 20
     timeout_grace: float = 30.0
     chunk: int = 2000
+    collect_linger: float = 0.02
 
 
 class Engine:
@@ -78,7 +79,6 @@ class Engine:
         self.runner = runner or runner_identity()
         self.record = store.get_campaign(campaign_id)
         self.location = ResultsLocation(self.record.results_url)
-        self._completed: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._started: deque[dict[str, Any]] = deque()
 
     # ------------------------------------------------------------- lifecycle
@@ -355,7 +355,6 @@ class Engine:
             for (slot, _), future in zip(batch, futures, strict=True):
                 slot.future = future
                 self.inflight[future.key] = slot
-                future.add_done_callback(self._completed.put)
         self.to_submit = {}
 
     def _call(self, name: str, slot: Slot) -> TaskCall:
@@ -382,21 +381,25 @@ class Engine:
 
     # ------------------------------------------------------------ completion
     def _collect(self, timeout: float) -> None:
-        done: list[Future] = []
-        try:
-            done.append(self._completed.get(timeout=timeout))
-        except queue.Empty:
-            return
-        while len(done) < 10000:
-            try:
-                done.append(self._completed.get_nowait())
-            except queue.Empty:
+        """Handle every future that finished, waiting up to `timeout` for the first.
+
+        Polls the futures' states (local attributes the client keeps current) every
+        `collect_linger`: cheaper than a callback per future, and it batches the gather,
+        which costs a round trip to the scheduler.
+        """
+        deadline = time.time() + timeout
+        while True:
+            mine = [
+                slot.future
+                for slot in self.inflight.values()
+                if slot.future is not None and slot.future.status in _DONE
+            ]
+            remaining = deadline - time.time()
+            if mine or remaining <= 0 or not self.inflight:
                 break
-        mine = [
-            f
-            for f in done
-            if self.inflight.get(f.key) is not None and self.inflight[f.key].future is f
-        ]
+            time.sleep(min(self.config.collect_linger, remaining))
+        if not mine:
+            return
         finished = [f for f in mine if f.status == "finished"]
         outcomes = self.client.gather(finished, errors="raise") if finished else []
         for future, outcome in zip(finished, outcomes, strict=True):
@@ -684,7 +687,8 @@ class _StartedRouter:
         self.handlers.pop(campaign_id, None)
 
     def _dispatch(self, event: tuple[float, dict[str, Any]]) -> None:
-        _, msg = event
-        handler = self.handlers.get(str(msg.get("c")))
-        if handler is not None:
-            handler(msg)
+        _, payload = event
+        for msg in payload.get("batch", ()):
+            handler = self.handlers.get(str(msg.get("c")))
+            if handler is not None:
+                handler(msg)

@@ -53,6 +53,15 @@ def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
     started = time.time()
     worker = _announce_start(call, started)
     try:
+        return _execute(call, upstream, started, worker)
+    finally:
+        _ANNOUNCER.finished(call)
+
+
+def _execute(
+    call: TaskCall, upstream: dict[str, Any], started: float, worker: str | None
+) -> Outcome:
+    try:
         location = _location(call.results_url)
         prefix = location.task_prefix(call.step, call.point)
         scratch = None
@@ -111,8 +120,8 @@ def _announce_start(call: TaskCall, started: float) -> str | None:
         worker = get_worker()
     except ValueError:  # not on a Dask worker (direct call, tests)
         return None
-    worker.log_event(
-        STARTED_TOPIC,
+    _ANNOUNCER.started(
+        worker,
         {
             "c": call.campaign_id,
             "s": call.step,
@@ -123,6 +132,51 @@ def _announce_start(call: TaskCall, started: float) -> str | None:
         },
     )
     return str(worker.address)
+
+
+class _Announcer:
+    """Tells the engine which tasks started, in batches per worker process.
+
+    A task that finishes before the next batch is dropped from it: its outcome carries its
+    start time, so the engine records `running` anyway, and short tasks cost no message.
+    """
+
+    interval = 0.25
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str, int | None, int], dict[str, Any]] = {}
+        self._worker: Any = None
+        self._thread: threading.Thread | None = None
+
+    def started(self, worker: Any, msg: dict[str, Any]) -> None:
+        with self._lock:
+            self._worker = worker
+            self._pending[(msg["c"], msg["s"], msg["p"], msg["a"])] = msg
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="orchestrator-announcer", daemon=True
+                )
+                self._thread.start()
+
+    def finished(self, call: TaskCall) -> None:
+        with self._lock:
+            self._pending.pop((call.campaign_id, call.step, call.point, call.attempt), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                batch, self._pending = list(self._pending.values()), {}
+                worker = self._worker
+            if batch and worker is not None:
+                try:
+                    worker.log_event(STARTED_TOPIC, {"batch": batch})
+                except Exception:  # the worker is closing: the outcomes still tell
+                    return
+
+
+_ANNOUNCER = _Announcer()
 
 
 @lru_cache(maxsize=64)
