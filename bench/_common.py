@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -81,10 +82,9 @@ def run_child(
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:
     """Stop the process group this script started for `proc` (and nothing else)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # pgid == pid: started with start_new_session
-    except ProcessLookupError:
-        pass
+    if proc.poll() is None:  # not reaped yet: the pid (and so the group id) is still ours
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # pgid == pid: started with start_new_session
     proc.wait()
 
 

@@ -26,7 +26,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (  # noqa: E402
+from bench._common import (
     CLUSTER,
     ORCHESTRATOR,
     PYTHON,
@@ -225,14 +225,17 @@ def luigi_child(n: int, folder: str) -> None:
     print(json.dumps({"seconds": elapsed, "ok": bool(ok), "done": done}))
 
 
-def part_c_luigi(workdir: Path, sizes: list[int], timeout: float) -> dict[int, float | None]:
-    out: dict[int, float | None] = {}
+def part_c_luigi(workdir: Path, sizes: list[int], timeout: float) -> dict[int, float | str | None]:
+    out: dict[int, float | str | None] = {}
     for n in sizes:
+        if None in out.values():  # a smaller N already timed out: this one would too
+            out[n] = "after-timeout"
+            continue
         folder = workdir / f"luigi-{n}"
         folder.mkdir()
         print(f"(c) luigi, {n} tasks (timeout {timeout:.0f} s) ...", flush=True)
         argv = [PYTHON, SCRIPT, "--luigi-child", str(n), "--luigi-dir", str(folder)]
-        rc, wall, stdout, err = run_child(argv, timeout=timeout)
+        rc, _, stdout, err = run_child(argv, timeout=timeout)
         if rc is None:
             out[n] = None
             print(f"    luigi {n}: > {timeout:.0f} s (stopped)", flush=True)
@@ -252,7 +255,7 @@ def report(
     n: int,
     a: dict[str, Any] | None,
     b: dict[str, Any] | None,
-    luigi: dict[int, float | None],
+    luigi: dict[int, float | str | None],
     orch_sizes: dict[int, float],
     luigi_timeout: float,
 ) -> bool:
@@ -317,6 +320,8 @@ def report(
             ot = orch_sizes.get(size)
             if lt == "skipped":
                 lcell, lrate, speed = "not run (--full)", "-", "-"
+            elif lt == "after-timeout":
+                lcell, lrate, speed = "not run (smaller N timed out)", "-", "-"
             elif lt is None:
                 lcell, lrate = f"> {luigi_timeout:.0f} s", f"< {size / luigi_timeout:,.0f}/s"
                 speed = f"> {luigi_timeout / ot:.1f}x" if ot else "-"
@@ -346,9 +351,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3, help="in-process repeats (a)")
-    parser.add_argument("--cli-repeats", type=int, default=2, help="CLI repeats (b)")
+    parser.add_argument("--cli-repeats", type=int, default=3, help="CLI repeats (b)")
     parser.add_argument("--full", action="store_true", help="also 8000 tasks in (c)")
-    parser.add_argument("--luigi-timeout", type=float, default=150.0)
+    parser.add_argument(
+        "--luigi-timeout",
+        type=float,
+        help="cap per Luigi run in seconds (default 150; 480 with --full)",
+    )
     parser.add_argument("--skip-cli", action="store_true")
     parser.add_argument("--skip-luigi", action="store_true")
     parser.add_argument("--bare-child", type=int, help=argparse.SUPPRESS)
@@ -368,6 +377,8 @@ def main() -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
 
     sizes = LUIGI_SIZES if args.full else LUIGI_SIZES[:-1]
+    if args.luigi_timeout is None:
+        args.luigi_timeout = 480.0 if args.full else 150.0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         workdir = Path(tmp)
@@ -381,7 +392,7 @@ def main() -> int:
                     print(f"(c) orchestrator, {size} tasks: {orch_sizes[size]:.2f} s", flush=True)
         finally:
             bench.close()  # the in-process cluster does not compete with the children below
-        luigi: dict[int, float | None] = {}
+        luigi: dict[int, float | str | None] = {}
         if not args.skip_luigi:
             luigi = part_c_luigi(workdir, sizes, args.luigi_timeout)
         b = None

@@ -1,7 +1,33 @@
-"""The campaign engine: runs a stored campaign on a Dask client."""
+"""The campaign engine: runs a stored campaign on a Dask client.
 
-from orchestrator.engine.engine import Engine, EngineConfig, Progress
-from orchestrator.engine.execute import TaskCall, execute_task
-from orchestrator.engine.outcome import Outcome
+Names are imported on first use, so a worker that unpickles `execute_task` does not import
+the engine, the store and their dependencies.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.engine.engine import Engine, EngineConfig, Progress
+    from orchestrator.engine.execute import TaskCall, execute_task
+    from orchestrator.engine.outcome import Outcome
+
+_WHERE = {
+    "Engine": "orchestrator.engine.engine",
+    "EngineConfig": "orchestrator.engine.engine",
+    "Progress": "orchestrator.engine.engine",
+    "TaskCall": "orchestrator.engine.execute",
+    "execute_task": "orchestrator.engine.execute",
+    "Outcome": "orchestrator.engine.outcome",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(name)
+
 
 __all__ = ["Engine", "EngineConfig", "Outcome", "Progress", "TaskCall", "execute_task"]
