@@ -39,6 +39,30 @@ class EngineSettings(BaseModel):
     collect_linger: float = Field(default=0.02, ge=0)
 
 
+class AuthSettings(BaseModel):
+    """OIDC bearer tokens (Keycloak in production). Without `jwks_url`, the embedded
+    development issuer signs and checks tokens: there is no mode without authentication."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str = "orchestrator"
+    algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+    )
+    leeway: float = Field(default=30.0, ge=0, le=300)
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    projects: list[str] | None = None
+    """Serve only these `vlab/project`s (one per container in production); None: all."""
+    poll_interval: float = Field(default=1.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORCHESTRATOR_",
@@ -53,6 +77,10 @@ class Settings(BaseSettings):
     """Where campaigns without `results` in their spec keep results."""
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    url: str | None = None
+    """A running server (`orchestrator serve`): the CLI then talks to it over HTTP."""
 
     @property
     def database_url(self) -> str:

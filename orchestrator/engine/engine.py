@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -80,6 +81,7 @@ class Engine:
         self.record = store.get_campaign(campaign_id)
         self.location = ResultsLocation(self.record.results_url)
         self._started: deque[dict[str, Any]] = deque()
+        self._stop = threading.Event()
 
     # ------------------------------------------------------------- lifecycle
     def run(self) -> str:
@@ -99,7 +101,8 @@ class Engine:
                 return CampaignState.FAILED
             self._prepare()
             try:
-                self._loop()
+                if not self._loop():
+                    return CampaignState.RUNNING  # stopped: resumable, nothing lost
                 return self._finish()
             finally:
                 _StartedRouter.of(self.client).remove(self.campaign_id)
@@ -146,8 +149,16 @@ class Engine:
             self.recorder.campaign_state(CampaignState.RUNNING)
         self._poll_controls(force=True)
 
-    def _loop(self) -> None:
+    def stop(self) -> None:
+        """Ask the loop to stop soon, leaving the campaign to be resumed (service shutdown)."""
+        self._stop.set()
+
+    def _loop(self) -> bool:
+        """True when the campaign ended, False when stopped on request."""
         while True:
+            if self._stop.is_set():
+                self.recorder.flush()
+                return False
             now = time.time()
             if now >= self._next_control:
                 self._poll_controls()
@@ -161,7 +172,7 @@ class Engine:
             self._submit()
             self.recorder.snapshot(self.counts.snapshot())
             if self._done():
-                return
+                return True
             if self.recorder.error is not None:
                 self.recorder.flush()  # raises: the store is gone, stop running blind
             self._collect(self._wait_timeout(now))
