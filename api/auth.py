@@ -1,0 +1,354 @@
+"""Bearer tokens: verification against the issuer's JWKS, and who may do what in a project.
+
+Plain Python (no FastAPI): the app's dependencies call `TokenVerifier.verify` from a thread
+pool, so the verifier is thread-safe and does its own, rate-limited, JWKS fetching.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+import jwt
+
+from api.errors import AuthError
+
+logger = logging.getLogger(__name__)
+
+ROLE_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
+    "member": frozenset({"read", "submit"}),
+    "admin": frozenset({"read", "submit", "delete"}),
+}
+PERMISSIONS: Final = frozenset().union(*ROLE_PERMISSIONS.values())
+
+_ID = r"[A-Za-z0-9_-]{1,100}"
+_ROLE = re.compile(_ID)
+_PROJECT = re.compile(rf"{_ID}/{_ID}")
+_GROUP = re.compile(rf"/proj/({_ID}/{_ID})/({_ID})")
+
+# Only asymmetric algorithms: with HS*, the public key a verifier knows would be the secret.
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud", "sub")
+FETCH_FAILED: Final = "cannot fetch the issuer's keys"
+
+
+def is_project(project: str) -> bool:
+    """Whether `project` is a well-formed "vlab_id/project_id"."""
+    return _PROJECT.fullmatch(project) is not None
+
+
+def project_group(project: str, role: str) -> str:
+    """The `groups` entry making its holder a `role` of `project`; what parse_groups reads."""
+    if not is_project(project):
+        raise ValueError(f"project must be 'vlab_id/project_id', not {project!r}")
+    if _ROLE.fullmatch(role) is None:
+        raise ValueError(f"role must be 1-100 letters, digits, '_' or '-', not {role!r}")
+    return f"/proj/{project}/{role}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, and the projects it belongs to."""
+
+    subject: str
+    username: str | None
+    memberships: dict[str, frozenset[str]] = field(hash=False)
+
+    def roles(self, project: str) -> frozenset[str]:
+        return self.memberships.get(project, frozenset())
+
+    def can(self, project: str, permission: str) -> bool:
+        """Whether one of the caller's roles in `project` grants `permission`.
+
+        An unknown permission is a programming error, not a "no": it raises ValueError.
+        """
+        if permission not in PERMISSIONS:
+            raise ValueError(f"unknown permission {permission!r}")
+        return any(
+            permission in ROLE_PERMISSIONS.get(role, frozenset()) for role in self.roles(project)
+        )
+
+
+def parse_groups(groups: object) -> dict[str, frozenset[str]]:
+    """Project memberships from a `groups` claim of "/proj/{vlab_id}/{project_id}/{role}".
+
+    Other groups (the realm has many) and malformed entries are ignored rather than
+    rejected: one odd group must not lock a user out of every project.
+    """
+    if not isinstance(groups, list | tuple):
+        return {}
+    roles: dict[str, set[str]] = {}
+    for entry in groups:
+        match = _GROUP.fullmatch(entry) if isinstance(entry, str) else None
+        if match is not None:
+            roles.setdefault(match[1], set()).add(match[2])
+    return {project: frozenset(names) for project, names in roles.items()}
+
+
+class TokenVerifier:
+    """Checks bearer tokens of one issuer and audience; returns who the caller is.
+
+    Keys come from a static JWKS (`keys`, the embedded issuer) or from `jwks_url`, fetched
+    on first use, cached, and refetched when a token names an unknown `kid` (key rotation)
+    or the cache is older than `cache_ttl` (removed keys stop working) — but at most once
+    per `min_refresh_interval`, so a flood of bogus kids cannot hammer the issuer.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None = None,
+        keys: list[dict[str, Any]] | None = None,
+        algorithms: Sequence[str] = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256"),
+        leeway: float = 30.0,
+        min_refresh_interval: float = 10.0,
+        http_timeout: float = 5.0,
+        cache_ttl: float = 600.0,
+    ):
+        if not issuer or not audience:
+            raise ValueError("issuer and audience must not be empty")
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = _allowed_algorithms(algorithms)
+        self._leeway = leeway
+        self._ring_for = _key_source(
+            jwks_url,
+            keys,
+            self._algorithms,
+            min_refresh_interval=min_refresh_interval,
+            http_timeout=http_timeout,
+            cache_ttl=cache_ttl,
+        )
+
+    def verify(self, token: str) -> Principal:
+        """The caller the token proves, or AuthError with a reason safe to show."""
+        header = _unverified_header(token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise AuthError("unsupported algorithm")
+        key = self._signing_key(header.get("kid"), alg)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(_reason(exc)) from exc
+        return _principal(claims)
+
+    def _signing_key(self, kid: str | None, alg: str) -> jwt.PyJWK:
+        ring = self._ring_for(kid)
+        if not ring.knows(kid):
+            raise AuthError("unknown signing key" if kid is not None else "token has no key id")
+        key = ring.key(kid, alg)
+        if key is None:
+            raise AuthError("algorithm not allowed for this key")
+        return key
+
+
+def _allowed_algorithms(algorithms: Sequence[str]) -> frozenset[str]:
+    if not algorithms or not set(algorithms) <= ASYMMETRIC_ALGORITHMS:
+        raise ValueError(
+            f"algorithms must be some of {sorted(ASYMMETRIC_ALGORITHMS)}, not {list(algorithms)}"
+        )
+    return frozenset(algorithms)
+
+
+def _key_source(
+    jwks_url: str | None,
+    keys: list[dict[str, Any]] | None,
+    algorithms: frozenset[str],
+    **remote: float,
+) -> Callable[[str | None], _KeyRing]:
+    """kid -> the key ring to look it up in: a fixed one, or the issuer's, kept current."""
+    if keys is not None and jwks_url is None:
+        ring = _KeyRing.from_jwks({"keys": keys}, algorithms)
+        return lambda kid: ring
+    if jwks_url is not None and keys is None:
+        return _RemoteKeys(jwks_url, algorithms, **remote).ring_for
+    raise ValueError("give either jwks_url or keys")
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The token's header, only to choose the key; PyJWT also checks `kid` is a string."""
+    # A compact JWS is ASCII; anything else would fail deeper with a less clear error.
+    if not isinstance(token, str) or not token.isascii():
+        raise AuthError("malformed token")
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise AuthError("malformed token") from exc
+
+
+# Checked in order: subclasses before their bases (InvalidSignatureError is a DecodeError).
+_REASONS: Final[tuple[tuple[type[jwt.PyJWTError], str], ...]] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "unsupported algorithm"),
+    (jwt.exceptions.InvalidSubjectError, "invalid subject"),
+    (jwt.InvalidKeyError, "unusable signing key"),
+    (jwt.InvalidTokenError, "malformed token"),
+)
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    """A short reason for a PyJWT error; PyJWT's own messages are not meant for clients."""
+    if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim in REQUIRED_CLAIMS:
+        return f"missing claim {exc.claim}"
+    return next((reason for kind, reason in _REASONS if isinstance(exc, kind)), "invalid token")
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims["sub"]  # present and a string: PyJWT checked both
+    if not subject:
+        raise AuthError("invalid subject")
+    username = claims.get("preferred_username")
+    return Principal(
+        subject=subject,
+        username=username if isinstance(username, str) else None,
+        memberships=parse_groups(claims.get("groups")),
+    )
+
+
+@dataclass(frozen=True)
+class _KeyRing:
+    """The usable keys of one JWKS, one `PyJWK` per (kid, algorithm) pair.
+
+    A PyJWK is bound to one algorithm (by default RS256 for any RSA key), so a key without
+    an `alg` gets one PyJWK per allowed algorithm of its family; a key with `alg` only that.
+    """
+
+    keys: dict[tuple[str | None, str], jwt.PyJWK]
+    kids: tuple[str | None, ...]  # every signing key, usable or not, to tell "unknown" apart
+
+    @classmethod
+    def from_jwks(cls, jwks: object, algorithms: frozenset[str]) -> _KeyRing:
+        entries = jwks.get("keys") if isinstance(jwks, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError("not a JWKS: no 'keys' list")
+        signing = [jwk for jwk in entries if _is_signing_jwk(jwk)]
+        keys: dict[tuple[str | None, str], jwt.PyJWK] = {}
+        for jwk in signing:
+            for alg in sorted(algorithms):
+                if jwk.get("alg", alg) == alg and (key := _pyjwk(jwk, alg)) is not None:
+                    keys[jwk.get("kid"), alg] = key
+        if not keys:
+            raise ValueError("the JWKS has no usable signing key")
+        return cls(keys, tuple(jwk.get("kid") for jwk in signing))
+
+    def knows(self, kid: str | None) -> bool:
+        """A token without kid may only use the one key of a single-key JWKS."""
+        return len(self.kids) == 1 if kid is None else kid in self.kids
+
+    def key(self, kid: str | None, alg: str) -> jwt.PyJWK | None:
+        return self.keys.get((self.kids[0] if kid is None else kid, alg))
+
+
+def _is_signing_jwk(jwk: object) -> bool:
+    """Keycloak publishes its encryption key (use "enc") in the same set; skip such keys."""
+    return (
+        isinstance(jwk, dict)
+        and jwk.get("use", "sig") == "sig"
+        and isinstance(jwk.get("kid"), str | None)
+    )
+
+
+def _pyjwk(jwk: dict[str, Any], alg: str) -> jwt.PyJWK | None:
+    """The key for `alg`, or None when the JWK does not fit it (family, curve, fields)."""
+    try:
+        key = jwt.PyJWK(jwk, algorithm=alg)
+        key.Algorithm.prepare_key(key.key)  # catches an EC key on the wrong curve now
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return None
+    return key
+
+
+class _RemoteKeys:
+    """The issuer's JWKS over HTTP: cached, refreshed at most once per interval.
+
+    Lookups of a known kid read the current ring without locking (the ring is immutable
+    and replaced whole); only refreshes take the lock, so one thread fetches while the
+    others wait and then use its result instead of fetching again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        algorithms: frozenset[str],
+        *,
+        min_refresh_interval: float,
+        http_timeout: float,
+        cache_ttl: float,
+    ):
+        if httpx.URL(url).scheme not in ("http", "https"):
+            raise ValueError(f"jwks_url must be http(s): {url!r}")
+        self._url = url
+        self._algorithms = algorithms
+        self._min_interval = min_refresh_interval
+        self._timeout = http_timeout
+        self._ttl = cache_ttl
+        self._lock = threading.Lock()
+        self._ring: _KeyRing | None = None
+        self._fetched_at = float("-inf")
+        self._attempted_at: float | None = None
+
+    def ring_for(self, kid: str | None) -> _KeyRing:
+        ring = self._ring
+        if ring is None or not ring.knows(kid):
+            with self._lock:
+                return self._refresh(ring, kid)
+        if time.monotonic() - self._fetched_at < self._ttl:
+            return ring
+        # Stale: refresh, unless another thread is at it already; the old keys serve meanwhile.
+        if not self._lock.acquire(blocking=False):
+            return ring
+        try:
+            return self._refresh(ring, kid)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, seen: _KeyRing | None, kid: str | None) -> _KeyRing:
+        """Fetch the JWKS again unless that was tried too recently; the lock is held."""
+        current = self._ring
+        if current is not None and current is not seen:
+            return current  # another thread refreshed while this one waited
+        now = time.monotonic()
+        if self._attempted_at is not None and now - self._attempted_at < self._min_interval:
+            if current is None:
+                raise AuthError(FETCH_FAILED)
+            return current  # rate-limited: the caller reports the unknown kid
+        self._attempted_at = now
+        try:
+            ring = _KeyRing.from_jwks(self._fetch(), self._algorithms)
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("cannot fetch the JWKS from %s: %s", self._url, exc)
+            if current is not None and current.knows(kid):
+                return current  # stale but still the best we have
+            raise AuthError(FETCH_FAILED) from exc
+        self._ring, self._fetched_at = ring, now
+        return ring
+
+    def _fetch(self) -> object:
+        response = httpx.get(
+            self._url, timeout=self._timeout, headers={"Accept": "application/json"}
+        )
+        response.raise_for_status()
+        return response.json()

@@ -1,0 +1,83 @@
+"""Annotated dependencies: the current user, the project they act in, a campaign of it.
+
+Isolation rule: for a project the user is not a member of, every route answers 404, as if
+the project did not exist (nothing about other projects leaks, not even their existence).
+A member lacking a permission (e.g. `delete` needs the admin role) gets 403.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from api.auth import Principal
+from api.context import AppContext
+from api.errors import Forbidden, MissingToken, NotFound
+from orchestrator.errors import CampaignNotFound
+from orchestrator.store import CampaignRecord
+
+ID = r"^[A-Za-z0-9_-]{1,100}$"
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+def current_user(request: Request, context: Context) -> Principal:
+    header = request.headers.get("authorization", "")
+    match = re.match(r"^Bearer\s+(\S+)\s*$", header, flags=re.IGNORECASE)
+    if not match:
+        raise MissingToken("a bearer token is required")
+    principal = context.verifier.verify(match.group(1))
+    request.state.subject = principal.subject
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class ProjectScope:
+    project: str
+    user: Principal
+
+    def require(self, permission: str) -> None:
+        if not self.user.can(self.project, permission):
+            raise Forbidden(f"your role in {self.project} does not allow {permission}")
+
+
+def project_scope(
+    user: CurrentUser,
+    vlab_id: Annotated[str, Path(pattern=ID)],
+    project_id: Annotated[str, Path(pattern=ID)],
+) -> ProjectScope:
+    project = f"{vlab_id}/{project_id}"
+    if not user.roles(project):
+        raise NotFound(f"no project {project}")
+    scope = ProjectScope(project, user)
+    scope.require("read")
+    return scope
+
+
+ProjectDep = Annotated[ProjectScope, Depends(project_scope)]
+
+
+def campaign_of_project(
+    scope: ProjectDep, context: Context, campaign_id: Annotated[str, Path(pattern=ID)]
+) -> CampaignRecord:
+    try:
+        record = context.service.store.get_campaign(campaign_id)
+    except CampaignNotFound as exc:
+        raise NotFound(f"no campaign {campaign_id} in {scope.project}") from exc
+    if record.project != scope.project:
+        raise NotFound(f"no campaign {campaign_id} in {scope.project}")
+    return record
+
+
+CampaignDep = Annotated[CampaignRecord, Depends(campaign_of_project)]

@@ -1,0 +1,121 @@
+"""Campaigns of a project: submit, list, get, delete, cancel, restart."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CampaignDep, Context, ProjectDep
+from api.routers import _cursor
+from api.schemas import SPEC_EXAMPLE, CampaignPage, CampaignStatus, CancelRequest
+from orchestrator.spec import parse_document
+
+router = APIRouter(prefix="/v1/projects/{vlab_id}/{project_id}/campaigns", tags=["campaigns"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignStatus)
+async def submit(
+    scope: ProjectDep,
+    context: Context,
+    response: Response,
+    spec: Annotated[dict[str, Any], Body(openapi_examples={"fi-curve": {"value": SPEC_EXAMPLE}})],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Submit a campaign (the spec document, as in a YAML file). Validated before anything is
+    stored; 422 names each offending field. The same `Idempotency-Key` returns the same
+    campaign (200)."""
+    scope.require("submit")
+    service = context.service
+    if idempotency_key is not None:
+        existing = service.store.find_by_idempotency_key(scope.project, idempotency_key)
+        if existing is not None:
+            response.status_code = status.HTTP_200_OK
+            return await run_in_threadpool(service.status, existing)
+    campaign = await run_in_threadpool(parse_document, spec)
+    campaign_id = await run_in_threadpool(
+        service.submit,
+        campaign,
+        project=scope.project,
+        owner=scope.user.subject,
+        idempotency_key=idempotency_key,
+    )
+    context.runner.wake()
+    response.headers["Location"] = f"{_base(scope.project)}/{campaign_id}"
+    return await run_in_threadpool(service.status, campaign_id)
+
+
+@router.get("", response_model=CampaignPage)
+async def list_campaigns(
+    scope: ProjectDep,
+    context: Context,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Campaigns of the project, newest first."""
+    before = tuple(_cursor.decode(cursor)) if cursor else None
+    store = context.service.store
+
+    def page() -> dict[str, Any]:
+        from orchestrator.status import build_status
+
+        records = store.list_campaigns(
+            project=scope.project, state=state, name=name, limit=limit + 1, before=before
+        )
+        items = [build_status(r, store.task_counts(r.id)) for r in records[:limit]]
+        last = records[limit - 1] if len(records) > limit else None
+        return {
+            "items": items,
+            "next_cursor": _cursor.encode([last.created_at, last.id]) if last else None,
+        }
+
+    return await run_in_threadpool(page)
+
+
+@router.get("/{campaign_id}", response_model=CampaignStatus)
+async def get_campaign(record: CampaignDep, context: Context) -> dict[str, Any]:
+    return await run_in_threadpool(context.service.status, record.id)
+
+
+@router.delete("/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_campaign(scope: ProjectDep, record: CampaignDep, context: Context) -> Response:
+    """Delete a finished campaign's records (admins only; its results stay where they are)."""
+    scope.require("delete")
+    await run_in_threadpool(context.service.delete, record.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{campaign_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=CampaignStatus
+)
+async def cancel(
+    scope: ProjectDep,
+    record: CampaignDep,
+    context: Context,
+    request: Annotated[CancelRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Cancel the campaign, or only a step (and what needs it) or a point."""
+    scope.require("submit")
+    request = request or CancelRequest(step=None, point=None)
+    await run_in_threadpool(
+        context.service.cancel, record.id, step=request.step, point=request.point
+    )
+    return await run_in_threadpool(context.service.status, record.id)
+
+
+@router.post(
+    "/{campaign_id}/restart", status_code=status.HTTP_202_ACCEPTED, response_model=CampaignStatus
+)
+async def restart(scope: ProjectDep, record: CampaignDep, context: Context) -> dict[str, Any]:
+    """Run failed and cancelled tasks again (and what they held)."""
+    scope.require("submit")
+    await run_in_threadpool(context.service.restart, record.id)
+    context.runner.wake()
+    return await run_in_threadpool(context.service.status, record.id)
+
+
+def _base(project: str) -> str:
+    return f"/v1/projects/{project}/campaigns"

@@ -1,0 +1,76 @@
+"""A campaign's event history: JSON pages, or a live `text/event-stream`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CampaignDep, Context
+from api.schemas import EventPage
+from orchestrator.states import CAMPAIGN_TERMINAL
+
+router = APIRouter(
+    prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}", tags=["events"]
+)
+POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15.0
+
+
+@router.get(
+    "/events",
+    response_model=EventPage,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def events(
+    request: Request,
+    record: CampaignDep,
+    context: Context,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> Any:
+    """Events after `after`, numbered from 1. With `Accept: text/event-stream` the answer is
+    live (server-sent events, `id` = event number) until the campaign ends; reconnecting with
+    `Last-Event-ID` resumes after that event."""
+    store = context.service.store
+    if "text/event-stream" in request.headers.get("accept", ""):
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        return StreamingResponse(
+            _stream(request, store, record.id, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    rows = await run_in_threadpool(store.events, record.id, after=after, limit=limit)
+    return {"items": [e.__dict__ for e in rows], "next_after": rows[-1].seq if rows else after}
+
+
+async def _stream(request: Request, store: Any, campaign_id: str, after: int) -> AsyncIterator[str]:
+    idle = 0.0
+    while True:
+        rows = await run_in_threadpool(store.events, campaign_id, after=after, limit=1000)
+        for event in rows:
+            after = event.seq
+            data = json.dumps(event.to_json())
+            yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
+        if rows:
+            idle = 0.0
+            continue
+        state = (await run_in_threadpool(store.get_campaign, campaign_id)).state
+        if state in CAMPAIGN_TERMINAL:
+            rows = await run_in_threadpool(store.events, campaign_id, after=after, limit=1000)
+            if not rows:
+                return
+            continue
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(POLL_SECONDS)
+        idle += POLL_SECONDS
+        if idle >= KEEPALIVE_SECONDS:
+            idle = 0.0
+            yield ": keep-alive\n\n"

@@ -1,0 +1,113 @@
+"""Response and request models (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class StepCounts(BaseModel):
+    total: int
+    pending: int = 0
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class CampaignStatus(BaseModel):
+    id: str
+    name: str
+    project: str
+    state: str = Field(description="accepted | running | succeeded | failed | cancelled")
+    points: int = Field(description="number of sweep points")
+    counts: dict[str, int] = Field(description="task counts by state over all steps")
+    steps: dict[str, StepCounts]
+    results: str
+    message: str | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignStatus]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page")
+
+
+class CancelRequest(BaseModel):
+    step: str | None = Field(None, description="only this step (and what needs it)")
+    point: int | None = Field(None, ge=0, description="only this point")
+
+
+class Task(BaseModel):
+    step: str
+    point: int | None
+    state: str
+    attempt: int
+    result: Any = None
+    result_url: str | None = None
+    error: str | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+
+
+class TaskPage(BaseModel):
+    items: list[Task]
+    next_cursor: str | None = None
+
+
+class Event(BaseModel):
+    seq: int
+    time: float
+    kind: str
+    step: str | None = None
+    point: int | None = None
+    state: str | None = None
+    attempt: int | None = None
+    message: str | None = None
+
+
+class EventPage(BaseModel):
+    items: list[Event]
+    next_after: int = Field(description="pass as `after` to read on")
+
+
+class ClusterInfo(BaseModel):
+    kind: str
+    started: bool
+    workers: int
+    threads: int
+    dashboard_link: str | None = None
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+SPEC_EXAMPLE: dict[str, Any] = {
+    "name": "fi-curve",
+    "parameters": {"amplitude": {"linspace": [0.0, 0.24, 21]}, "gnabar": [0.10, 0.12, 0.14]},
+    "steps": {
+        "simulate": {
+            "run": "orchestrator.demo.fi_curve:simulate",
+            "foreach": True,
+            "with": {"duration_ms": 300},
+            "retries": 2,
+        },
+        "features": {
+            "run": "orchestrator.demo.fi_curve:features",
+            "foreach": True,
+            "needs": ["simulate"],
+        },
+        "summary": {"run": "orchestrator.demo.fi_curve:summary", "needs": ["features"]},
+    },
+}
