@@ -15,6 +15,8 @@ import click
 from cluster import ClusterError, open_compute
 from orchestrator.cli.output import as_json, format_event, print_list, print_status
 from orchestrator.cli.progress import StepProgress
+from orchestrator.cli.remote import event_record, remote, remote_document
+from orchestrator.client import ClientError
 from orchestrator.errors import CampaignBusy, OrchestratorError, SpecError
 from orchestrator.service import Service, submit_paths
 from orchestrator.settings import load_settings
@@ -38,6 +40,14 @@ def handle_errors(func: F) -> F:
             for issue in exc.issues:
                 click.echo(f"  {issue}", err=True)
             sys.exit(EXIT_INVALID)
+        except ClientError as exc:
+            if exc.status == 422 and exc.errors:  # the server found the spec invalid
+                click.echo("invalid campaign spec:", err=True)
+                for issue in exc.issues:
+                    click.echo(f"  {issue}", err=True)
+                sys.exit(EXIT_INVALID)
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
         except (OrchestratorError, ClusterError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILED)
@@ -118,6 +128,20 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
 @handle_errors
 def run(spec: str, as_json_output: bool, results: str | None) -> None:
     """Run a campaign in the foreground, with live progress."""
+    client = remote()
+    if client is not None:
+        with client:
+            made = client.submit(remote_document(spec, results))
+            click.echo(
+                f"campaign {made['id']} ({made['name']}): {made['points']} point(s)", err=True
+            )
+            try:
+                final = client.wait(made["id"], progress=True)
+            except KeyboardInterrupt:
+                click.echo(f"\ninterrupted: campaign {made['id']} goes on on the server", err=True)
+                sys.exit(EXIT_INTERRUPTED)
+        click.echo(as_json(final)) if as_json_output else print_status(final)
+        sys.exit(EXIT_OK if all_succeeded(final) else EXIT_FAILED)
     campaign = _load_spec(spec, results)
     service = _service()
     campaign_id = service.submit(campaign, import_paths=submit_paths(spec))
@@ -158,6 +182,11 @@ def demo(results: str, as_json_output: bool) -> None:
 @handle_errors
 def submit(spec: str, results: str | None) -> None:
     """Store a campaign and print its id; `resume` (or a server) runs it."""
+    client = remote()
+    if client is not None:
+        with client:
+            click.echo(client.submit(remote_document(spec, results))["id"])
+        return
     campaign = _load_spec(spec, results)
     click.echo(_service().submit(campaign, import_paths=submit_paths(spec)))
 
@@ -180,6 +209,12 @@ def resume() -> None:
 @handle_errors
 def restart(campaign_id: str, detach: bool) -> None:
     """Run a campaign's failed and cancelled tasks again (and what they held)."""
+    client = remote()
+    if client is not None:
+        with client:
+            state = client.restart(campaign_id)["state"]
+        click.echo(f"campaign {campaign_id} restarted ({state}); the server runs it", err=True)
+        return
     service = _service()
     n = service.restart(campaign_id)
     click.echo(f"{n} task(s) back to pending", err=True)
@@ -194,7 +229,12 @@ def restart(campaign_id: str, detach: bool) -> None:
 @handle_errors
 def status(campaign_id: str, as_json_output: bool) -> None:
     """A campaign's state and task counts per step."""
-    result = _service().status(campaign_id)
+    client = remote()
+    if client is not None:
+        with client:
+            result = client.status(campaign_id)
+    else:
+        result = _service().status(campaign_id)
     click.echo(as_json(result)) if as_json_output else print_status(result)
 
 
@@ -206,7 +246,12 @@ def status(campaign_id: str, as_json_output: bool) -> None:
 @handle_errors
 def list_(as_json_output: bool, state: str | None, name: str | None, limit: int) -> None:
     """Campaigns, newest first."""
-    result = _service().list_campaigns(state=state, name=name, limit=limit)
+    client = remote()
+    if client is not None:
+        with client:
+            result = client.list(state=state, name=name, limit=limit)
+    else:
+        result = _service().list_campaigns(state=state, name=name, limit=limit)
     click.echo(as_json(result)) if as_json_output else print_list(result)
 
 
@@ -217,7 +262,12 @@ def list_(as_json_output: bool, state: str | None, name: str | None, limit: int)
 @handle_errors
 def cancel(campaign_id: str, step: str | None, point: int | None) -> None:
     """Cancel a campaign, a step or a point; its runner stops the tasks."""
-    _service().cancel(campaign_id, step=step, point=point)
+    client = remote()
+    if client is not None:
+        with client:
+            client.cancel(campaign_id, step=step, point=point)
+    else:
+        _service().cancel(campaign_id, step=step, point=point)
     scope = "campaign" if step is None and point is None else "tasks"
     click.echo(f"cancel {scope} requested for {campaign_id}", err=True)
 
@@ -230,6 +280,13 @@ def cancel(campaign_id: str, step: str | None, point: int | None) -> None:
 @handle_errors
 def events(campaign_id: str, follow: bool, after: int, as_json_output: bool) -> None:
     """A campaign's event history (append-only, numbered)."""
+    client = remote()
+    if client is not None:
+        with client:
+            for item in client.events(campaign_id, after=after, follow=follow):
+                record = event_record(item)
+                click.echo(as_json(record.to_json()) if as_json_output else format_event(record))
+        return
     service = _service()
     while True:
         batch = service.events(campaign_id, after=after, limit=5000)
@@ -252,7 +309,12 @@ def events(campaign_id: str, follow: bool, after: int, as_json_output: bool) -> 
 @handle_errors
 def logs(campaign_id: str, task: str) -> None:
     """A task's history, error and log files (TASK is STEP or STEP/POINT)."""
-    click.echo(_service().logs(campaign_id, task))
+    client = remote()
+    if client is not None:
+        with client:
+            click.echo(client.logs(campaign_id, task))
+    else:
+        click.echo(_service().logs(campaign_id, task))
 
 
 @cli.command()

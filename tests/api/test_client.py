@@ -381,3 +381,47 @@ class UnavailableOnce(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+# ------------------------------------------------------------------ the CLI, remotely
+def test_the_cli_talks_to_the_server_when_orchestrator_url_is_set(server: Server, tmp_path: Path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "ORCHESTRATOR_URL": server.url,
+        "ORCHESTRATOR_PROJECT": PROJECT,
+        "ORCHESTRATOR_TOKEN": server.issuer.token(project=PROJECT),
+        "ORCHESTRATOR_DATA_DIR": str(tmp_path / "local-store"),
+        "PYTHONPATH": str(repo),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    path = tmp_path / "remote.yaml"
+    path.write_text(yaml.safe_dump(spec("cli-remote", points=3)))
+    ran = cli("run", str(path), "--json")
+    assert ran.returncode == 0, ran.stderr
+    final = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert final["state"] == "succeeded" and final["project"] == PROJECT
+    listed = json.loads(cli("list", "--json").stdout)
+    assert final["id"] in [c["id"] for c in listed]
+    # nothing went to the local store: the server has it
+    assert not (tmp_path / "local-store" / "orchestrator.db").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**spec("bad"), "steps": {"sq": {"run": "nope:f"}}}))
+    refused = cli("submit", str(bad))
+    assert refused.returncode == 2 and "steps.sq.run" in refused.stderr
+    assert "Traceback" not in refused.stderr
