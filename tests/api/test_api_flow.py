@@ -152,3 +152,21 @@ def test_limits_and_problem_details(http: TestClient, issuer: DevIssuer, app_set
     unknown = http.get("/nowhere")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
+
+
+def test_a_postgres_backed_server_runs_a_campaign(app_settings: Settings, pg_url: str):
+    settings = app_settings.model_copy(update={"db_url": pg_url})
+    issuer = DevIssuer(settings.data_dir)
+    auth = bearer(issuer.token(project="lab/p1"))
+    with TestClient(create_app(settings)) as client:
+        made = client.post(BASE, json=SPEC, headers=auth)
+        assert made.status_code == 201, made.text
+        final = _wait_state(
+            client, f"{BASE}/{made.json()['id']}", auth, {"succeeded", "failed", "cancelled"}
+        )
+    assert final["state"] == "succeeded" and final["counts"]["succeeded"] == 7
+    from orchestrator.store import Store
+
+    store = Store(pg_url)
+    assert store.get_campaign(final["id"]).project == "lab/p1"
+    store.close()
