@@ -116,3 +116,7 @@ class Steps:
 
 def total_of_checks(check: list[int | None]) -> int:
     return sum(v for v in check if v is not None)
+
+
+def total_of_squares(sq: list[float | None]) -> float:
+    return float(sum(v for v in sq if v is not None))
