@@ -130,7 +130,8 @@ def b64(data: bytes) -> str:
 
 
 def hand_made(header: object, payload: object, sign: Callable[[bytes], bytes] | None) -> str:
-    """A compact JWS assembled without PyJWT, which refuses to make the forgeries below."""
+    """A compact JWS assembled by hand, as an attacker would (PyJWT even refuses to use a PEM
+    key as an HMAC secret)."""
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
     signature = b64(sign(signing_input.encode())) if sign else ""
     return f"{signing_input}.{signature}"
@@ -421,7 +422,7 @@ def test_verifier_needs_one_http_or_static_key_source(sources: dict[str, Any]) -
 # --- malformed input (rejected before any key lookup: no fetch) --------------------------
 
 
-def header(fields: object) -> str:
+def encoded_header(fields: object) -> str:
     return b64(json.dumps(fields).encode())
 
 
@@ -436,9 +437,9 @@ def header(fields: object) -> str:
         "é.é.é",
         "!!!!.e30.",
         f"{b64(b'not json')}.e30.",
-        f"{header([1, 2])}.e30.",
-        f"{header({'alg': 'RS256', 'kid': 42})}.e30.",
-        f"{header({'alg': 'RS256', 'crit': ['exp']})}.e30.",
+        f"{encoded_header([1, 2])}.e30.",
+        f"{encoded_header({'alg': 'RS256', 'kid': 42})}.e30.",
+        f"{encoded_header({'alg': 'RS256', 'crit': ['exp']})}.e30.",
     ],
     ids=[
         "empty",
@@ -465,7 +466,7 @@ def test_malformed_tokens(verifier: TokenVerifier, jwks: JwksServer, token: str)
 def test_header_without_a_usable_alg(
     verifier: TokenVerifier, jwks: JwksServer, fields: dict[str, Any]
 ) -> None:
-    assert rejection(verifier, f"{header(fields)}.e30.") == "unsupported algorithm"
+    assert rejection(verifier, f"{encoded_header(fields)}.e30.") == "unsupported algorithm"
     assert jwks.requests == 0
 
 
