@@ -22,11 +22,12 @@ from typing import Any
 
 from distributed import Client
 
-from orchestrator.engine.execute import STARTED_TOPIC, TaskCall, execute_task
+from orchestrator.engine.execute import TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
 from orchestrator.engine.plan import compile_plan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.slots import HELD, Counts, Slot
+from orchestrator.engine.started import StartedRouter
 from orchestrator.errors import CampaignBusy, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
@@ -105,7 +106,7 @@ class Engine:
                     return CampaignState.RUNNING  # stopped: resumable, nothing lost
                 return self._finish()
             finally:
-                _StartedRouter.of(self.client).remove(self.campaign_id)
+                StartedRouter.of(self.client).remove(self.campaign_id)
                 self.recorder.close()
         finally:
             self.store.release(self.campaign_id, self.runner)
@@ -144,7 +145,7 @@ class Engine:
         self._control_after = 0
         self._next_control = 0.0
         self._next_heartbeat = time.time() + self.config.lease_seconds / 3
-        _StartedRouter.of(self.client).add(cid, self._started.append)
+        StartedRouter.of(self.client).add(cid, self._started.append)
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
         self._poll_controls(force=True)
@@ -674,32 +675,3 @@ def _public(point: int) -> int | None:
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else text[:500]
-
-
-class _StartedRouter:
-    """One topic subscription per client, routing 'task started' events to their engine."""
-
-    def __init__(self, client: Client):
-        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
-        client.subscribe_topic(STARTED_TOPIC, self._dispatch)
-
-    @classmethod
-    def of(cls, client: Client) -> _StartedRouter:
-        router = getattr(client, "_orchestrator_started_router", None)
-        if router is None:
-            router = cls(client)
-            client._orchestrator_started_router = router  # type: ignore[attr-defined]
-        return router
-
-    def add(self, campaign_id: str, handler: Callable[[dict[str, Any]], None]) -> None:
-        self.handlers[campaign_id] = handler
-
-    def remove(self, campaign_id: str) -> None:
-        self.handlers.pop(campaign_id, None)
-
-    def _dispatch(self, event: tuple[float, dict[str, Any]]) -> None:
-        _, payload = event
-        for msg in payload.get("batch", ()):
-            handler = self.handlers.get(str(msg.get("c")))
-            if handler is not None:
-                handler(msg)
