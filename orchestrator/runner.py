@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from cluster import Compute, open_compute
@@ -90,8 +91,6 @@ class Runner:
             self._wake.clear()
 
     def _pick_up(self) -> None:
-        import time
-
         now = time.time()
         for record in self.service.store.unfinished_campaigns():
             if self.projects is not None and record.project not in self.projects:
@@ -132,8 +131,6 @@ class Runner:
             logger.error("campaign %s stopped: %s", engine.campaign_id, exc)
         except Exception:
             logger.exception("campaign %s crashed; it stays resumable", engine.campaign_id)
-            import time
-
             crashes = self._retry_at.get(engine.campaign_id, (0, 0.0))[0] + 1
             self._retry_at[engine.campaign_id] = (crashes, time.time() + min(2**crashes, 300))
         finally:

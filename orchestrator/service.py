@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ class Service:
     def restart(self, campaign_id: str) -> int:
         record = self.store.get_campaign(campaign_id)
         if record.state in (CampaignState.ACCEPTED, CampaignState.RUNNING) and runner_alive(
-            record.runner, record.lease_until, __import__("time").time()
+            record.runner, record.lease_until, time.time()
         ):
             raise InvalidRequest(f"campaign {campaign_id} is running; cancel it first")
         return self.store.restart(campaign_id)
