@@ -22,7 +22,7 @@ from orchestrator.store import CampaignRecord
 ID = r"^[A-Za-z0-9_-]{1,100}$"
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     return request.app.state.context
 
 
@@ -52,7 +52,7 @@ class ProjectScope:
             raise Forbidden(f"your role in {self.project} does not allow {permission}")
 
 
-def project_scope(
+async def project_scope(
     user: CurrentUser,
     vlab_id: Annotated[str, Path(pattern=ID)],
     project_id: Annotated[str, Path(pattern=ID)],

@@ -91,10 +91,10 @@ class Service:
             raise TaskNotFound(
                 campaign_id, task, f": {step} runs per point, name one (e.g. {step}/0)"
             )
+        if point is not None and point >= record.points:
+            raise TaskNotFound(campaign_id, task)
         row = self.store.get_task(campaign_id, step, point)
         if row is None:
-            if point is not None and point >= record.points:
-                raise TaskNotFound(campaign_id, task)
             return TaskRecord(step=step, point=point, state="pending", attempt=0)
         return row
 
@@ -182,7 +182,7 @@ def parse_task_id(task: str) -> tuple[str, int | None]:
     """`summary`, `simulate/3`, `simulate:3` or `simulate[3]` → (step, point)."""
     match = _TASK_ID.match(task.strip())
     if not match:
-        raise InvalidRequest(f"{task!r} is not a task (use STEP or STEP/POINT, e.g. simulate/3)")
+        raise InvalidRequest(f"{task!r} is not a task (use STEP or STEP:POINT, e.g. simulate:3)")
     point = match.group("point")
     return match.group("step"), None if point is None else int(point)
 

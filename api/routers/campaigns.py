@@ -56,7 +56,7 @@ async def list_campaigns(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Campaigns of the project, newest first."""
-    before = tuple(_cursor.decode(cursor)) if cursor else None
+    before = _cursor.decode(cursor, float, str) if cursor else None
     store = context.service.store
 
     def page() -> dict[str, Any]:

@@ -31,7 +31,7 @@ async def events(
     request: Request,
     record: CampaignDep,
     context: Context,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Any:
@@ -40,7 +40,9 @@ async def events(
     `Last-Event-ID` resumes after that event."""
     store = context.service.store
     if "text/event-stream" in request.headers.get("accept", ""):
-        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        start = after
+        if last_event_id and last_event_id.isdigit() and len(last_event_id) <= 18:
+            start = int(last_event_id)
         return StreamingResponse(
             _stream(request, store, record.id, start),
             media_type="text/event-stream",

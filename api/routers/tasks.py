@@ -28,7 +28,7 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Tasks that have been queued at least once (pending tasks have no record yet)."""
-    after = tuple(_cursor.decode(cursor)) if cursor else None
+    after = _cursor.decode(cursor, str, int) if cursor else None
 
     def page() -> dict[str, Any]:
         rows = context.service.store.list_tasks(
