@@ -85,12 +85,42 @@ class ClusterInfo(BaseModel):
     dashboard_link: str | None = None
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
 class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
     type: str = "about:blank"
     title: str
     status: int
     detail: str | None = None
     instance: str | None = None
+    errors: list[FieldError] | None = Field(None, description="422: each offending field")
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error answers, all problem+json."""
+    text = {
+        400: "Bad request (e.g. an invalid cursor)",
+        401: "Missing or invalid token",
+        403: "Your role does not allow this",
+        404: "Not found, or not your project",
+        409: "Not allowed in the campaign's state",
+        413: "Request body too large",
+        422: "Invalid request or campaign spec (fields named in `errors`)",
+    }
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        code: {
+            "description": text[code],
+            "model": Problem,
+            "content": {"application/problem+json": {"schema": schema}},
+        }
+        for code in statuses
+    }
 
 
 SPEC_EXAMPLE: dict[str, Any] = {

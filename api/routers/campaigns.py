@@ -9,13 +9,22 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CampaignDep, Context, ProjectDep
 from api.routers import _cursor
-from api.schemas import SPEC_EXAMPLE, CampaignPage, CampaignStatus, CancelRequest
+from api.schemas import SPEC_EXAMPLE, CampaignPage, CampaignStatus, CancelRequest, problems
 from orchestrator.spec import parse_document
 
-router = APIRouter(prefix="/v1/projects/{vlab_id}/{project_id}/campaigns", tags=["campaigns"])
+router = APIRouter(
+    prefix="/v1/projects/{vlab_id}/{project_id}/campaigns",
+    tags=["campaigns"],
+    responses=problems(400, 401, 404, 422),
+)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignStatus)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CampaignStatus,
+    responses=problems(403, 413),
+)
 async def submit(
     scope: ProjectDep,
     context: Context,
@@ -80,7 +89,9 @@ async def get_campaign(record: CampaignDep, context: Context) -> dict[str, Any]:
     return await run_in_threadpool(context.service.status, record.id)
 
 
-@router.delete("/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(403, 409)
+)
 async def delete_campaign(scope: ProjectDep, record: CampaignDep, context: Context) -> Response:
     """Delete a finished campaign's records (admins only; its results stay where they are)."""
     scope.require("delete")

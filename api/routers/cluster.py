@@ -7,9 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import Context, ProjectDep
-from api.schemas import ClusterInfo
+from api.schemas import ClusterInfo, problems
 
-router = APIRouter(prefix="/v1/projects/{vlab_id}/{project_id}", tags=["cluster"])
+router = APIRouter(
+    prefix="/v1/projects/{vlab_id}/{project_id}",
+    tags=["cluster"],
+    responses=problems(400, 401, 404, 422),
+)
 
 
 @router.get("/cluster", response_model=ClusterInfo)

@@ -12,11 +12,13 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CampaignDep, Context
-from api.schemas import EventPage
+from api.schemas import EventPage, problems
 from orchestrator.states import CAMPAIGN_TERMINAL
 
 router = APIRouter(
-    prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}", tags=["events"]
+    prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}",
+    tags=["events"],
+    responses=problems(400, 401, 404, 422),
 )
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0

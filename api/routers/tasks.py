@@ -10,11 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CampaignDep, Context
 from api.routers import _cursor
-from api.schemas import TaskPage
+from api.schemas import TaskPage, problems
 from orchestrator.states import TaskState
 
 router = APIRouter(
-    prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}", tags=["tasks"]
+    prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}",
+    tags=["tasks"],
+    responses=problems(400, 401, 404, 422),
 )
 
 
