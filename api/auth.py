@@ -6,6 +6,7 @@ pool, so the verifier is thread-safe and does its own, rate-limited, JWKS fetchi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -93,6 +94,9 @@ def parse_groups(groups: object) -> dict[str, frozenset[str]]:
     return {project: frozenset(names) for project, names in roles.items()}
 
 
+VERIFIED_MAX: Final = 10_000
+
+
 class TokenVerifier:
     """Checks bearer tokens of one issuer and audience; returns who the caller is.
 
@@ -114,12 +118,15 @@ class TokenVerifier:
         min_refresh_interval: float = 10.0,
         http_timeout: float = 5.0,
         cache_ttl: float = 600.0,
+        remember_seconds: float = 0.0,
     ):
         if not issuer or not audience:
             raise ValueError("issuer and audience must not be empty")
         self._issuer = issuer
         self._audience = audience
         self._algorithms = _allowed_algorithms(algorithms)
+        self._verified: dict[bytes, tuple[Principal, float]] = {}
+        self._remember = remember_seconds
         self._leeway = leeway
         self._ring_for = _key_source(
             jwks_url,
@@ -131,7 +138,25 @@ class TokenVerifier:
         )
 
     def verify(self, token: str) -> Principal:
-        """The caller the token proves, or AuthError with a reason safe to show."""
+        """The caller the token proves, or AuthError with a reason safe to show.
+
+        With `remember_seconds`, a verified token is remembered that long at most (never past
+        its `exp`), so a client polling with the same token is not checked by RSA every time.
+        """
+        if self._remember <= 0:
+            return self._verify(token)[0]
+        digest = hashlib.sha256(token.encode()).digest()
+        now = time.time()
+        cached = self._verified.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[digest] = (principal, min(expires, now + self._remember))
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         header = _unverified_header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._algorithms:
@@ -149,7 +174,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(_reason(exc)) from exc
-        return _principal(claims)
+        return _principal(claims), float(claims["exp"])
 
     def _signing_key(self, kid: str | None, alg: str) -> jwt.PyJWK:
         ring = self._ring_for(kid)

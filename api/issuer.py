@@ -70,9 +70,16 @@ class DevIssuer:
         }
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
 
-    def verifier(self, audience: str = "orchestrator") -> TokenVerifier:
+    def verifier(
+        self, audience: str = "orchestrator", remember_seconds: float = 0.0
+    ) -> TokenVerifier:
         """A verifier that trusts exactly this issuer's key (no HTTP involved)."""
-        return TokenVerifier(issuer=DEV_ISSUER, audience=audience, keys=self.jwks["keys"])
+        return TokenVerifier(
+            issuer=DEV_ISSUER,
+            audience=audience,
+            keys=self.jwks["keys"],
+            remember_seconds=remember_seconds,
+        )
 
 
 def jwk_thumbprint(jwk: dict[str, Any]) -> str:

@@ -26,6 +26,9 @@ delete. A project you are not a member of answers 404, as if it did not exist.
 Errors are RFC 9457 problem details (`application/problem+json`)."""
 
 
+REMEMBER_TOKENS = 30.0  # a verified token is trusted this long without another RSA check
+
+
 def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]:
     auth = settings.auth
     if auth.jwks_url:
@@ -42,7 +45,7 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
         )
         return verifier, None
     issuer = DevIssuer(settings.data_dir)
-    return issuer.verifier(auth.audience), issuer
+    return issuer.verifier(auth.audience, remember_seconds=REMEMBER_TOKENS), issuer
 
 
 def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) -> FastAPI:

@@ -688,3 +688,15 @@ def test_processes_creating_the_key_at_once_agree_on_it(tmp_path: Path) -> None:
     assert all(process.returncode == 0 for process in processes)
     assert kids == {DevIssuer(tmp_path).kid}
     assert os.listdir(tmp_path) == [KEY_FILE]
+
+
+def test_remembered_tokens_skip_the_signature_check_but_not_expiry(key: SigningKey) -> None:
+    with JwksServer([key.jwk()]) as server:
+        verifier = remote_verifier(server, remember_seconds=60.0, leeway=0)
+        token = key.sign(claims(exp=int(time.time()) + 2))
+        assert verifier.verify(token).subject == "f3a1c2d4"
+        server.keys = []  # even with the key gone, the remembered token is trusted …
+        assert verifier.verify(token).subject == "f3a1c2d4"
+        time.sleep(2.5 + 0.1)  # … but never past its exp
+        with pytest.raises(AuthError):
+            verifier.verify(token)
