@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,8 @@ from orchestrator.errors import CampaignNotFound, InvalidRequest, TaskNotFound
 from orchestrator.results import ResultsLocation, campaign_results_url
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec
-from orchestrator.states import CampaignState
 from orchestrator.status import build_status
-from orchestrator.store import EventRecord, Store, TaskRecord, runner_alive
+from orchestrator.store import EventRecord, Store, TaskRecord
 
 DEFAULT_PROJECT = "local/default"
 _TASK_ID = re.compile(r"^(?P<step>[A-Za-z_]\w*)(?:(?:/|:|\[)(?P<point>\d+)\]?)?$")
@@ -148,11 +146,7 @@ class Service:
         self.store.request_cancel(campaign_id, step=step, point=point)
 
     def restart(self, campaign_id: str) -> int:
-        record = self.store.get_campaign(campaign_id)
-        if record.state in (CampaignState.ACCEPTED, CampaignState.RUNNING) and runner_alive(
-            record.runner, record.lease_until, time.time()
-        ):
-            raise InvalidRequest(f"campaign {campaign_id} is running; cancel it first")
+        """Failed and cancelled tasks back to pending (InvalidRequest while a runner holds it)."""
         return self.store.restart(campaign_id)
 
     def delete(self, campaign_id: str) -> None:

@@ -148,7 +148,7 @@ class Engine:
         StartedRouter.of(self.client).add(cid, self._started.append)
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
-        self._poll_controls(force=True)
+        self._poll_controls()
 
     def stop(self) -> None:
         """Ask the loop to stop soon, leaving the campaign to be resumed (service shutdown)."""
@@ -184,7 +184,7 @@ class Engine:
             return False
         if self.cancelling:
             return True
-        if self.retries or self.readmit:
+        if self.readmit or any(entry[2].waiting for entry in self.retries):
             return False
         if self.next_point < self.plan.points or self.active:
             return False
@@ -282,7 +282,7 @@ class Engine:
             slot = slots[name]
             if slot.state not in ("pending", "queued", "running") or slot.future is not None:
                 continue
-            if slot.state != "pending" and self._in_retry(slot):
+            if slot.waiting:
                 continue
             verdict = self._upstream_verdict(
                 [slots[u] for u in self.plan.steps[name].pointwise]
@@ -320,7 +320,7 @@ class Engine:
     def _advance_singles(self) -> None:
         for name in self.plan.single_steps:
             slot = self.singles[name]
-            if slot.resolved or slot.future is not None or self._in_retry(slot):
+            if slot.resolved or slot.future is not None or slot.waiting:
                 continue
             if name in self.cancelled_steps:
                 self._cancel_slot(slot)
@@ -475,29 +475,18 @@ class Engine:
                 )
             )
             self._retry_seq += 1
+            slot.waiting = True
             heapq.heappush(self.retries, (time.time() + delay, self._retry_seq, slot))
             return
         self._move(slot, TaskState.FAILED, outcome=outcome, error=error)
 
-    def _in_retry(self, slot: Slot) -> bool:
-        return any(entry[2] is slot for entry in self.retries)
-
     def _release_retries(self, now: float) -> None:
+        """Backoffs that ended: the slots become ready again (cancelled ones stay cancelled)."""
         while self.retries and self.retries[0][0] <= now:
             _, _, slot = heapq.heappop(self.retries)
-            if slot.state in ("cancelled", "succeeded"):
-                continue
-            if slot.point == SINGLE:
-                continue  # _advance_singles requeues it
-            if slot.point in self.active:
-                slot.state = "queued"
-                self._requeue(slot)
-
-    def _requeue(self, slot: Slot) -> None:
-        slots = self.active[slot.point]
-        upstream = {u: slots[u].ref for u in self.plan.steps[slot.step].pointwise}
-        upstream.update({b: self.singles[b].ref for b in self.plan.steps[slot.step].broadcast})
-        self._queue(slot, upstream)
+            slot.waiting = False
+            if slot.point != SINGLE and slot.point in self.active:
+                self._advance_point(slot.point)  # singles: _advance_singles requeues them
 
     def _mark_started(self) -> None:
         while self._started:
@@ -579,12 +568,11 @@ class Engine:
             self.inflight.pop(slot.future.key, None)
             self.client.cancel([slot.future])
             slot.future = None
-        self.retries = [entry for entry in self.retries if entry[2] is not slot]
-        heapq.heapify(self.retries)
+        slot.waiting = False  # its backoff entry, if any, is dropped when it comes due
         self._move(slot, TaskState.CANCELLED)
 
     # -------------------------------------------------------------- controls
-    def _poll_controls(self, force: bool = False) -> None:
+    def _poll_controls(self) -> None:
         self._next_control = time.time() + self.config.control_interval
         for control in self.store.active_controls(self.campaign_id, self._control_after):
             self._control_after = control.id

@@ -21,6 +21,7 @@ class Slot:
     state: str = "pending"
     attempt: int = 0
     failures: int = 0
+    waiting: bool = False  # in a retry's backoff (stored as queued)
     future: Any = None
     outcome: Outcome | None = None
     queued_at: float | None = None
