@@ -1,4 +1,4 @@
-"""A project's compute: `local` (Dask LocalCluster) today; `slurm` over SSH builds on it."""
+"""A project's compute: `local` (a Dask LocalCluster) or `slurm` (reached over SSH)."""
 
 from cluster.compute import Compute
 from cluster.errors import ClusterConfigError, ClusterError, ClusterStartError
@@ -10,6 +10,10 @@ def open_compute(settings: ClusterSettings) -> Compute:
     """Start (or connect to) the project's compute as the settings describe."""
     if settings.kind == "local":
         return LocalCompute(settings.local)
+    if settings.kind == "slurm":
+        from cluster.slurm.compute import SlurmCompute
+
+        return SlurmCompute(settings)
     raise ClusterConfigError(f"cluster kind {settings.kind!r} is not available")
 
 

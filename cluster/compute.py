@@ -1,15 +1,25 @@
-"""The engine's view of compute: a Dask client, a dashboard link, and a way to close."""
+"""The engine's view of compute: a Dask client, a batch-job runner where there is one, a
+dashboard link, and a way to close."""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from distributed import Client
+
+if TYPE_CHECKING:
+    from cluster.slurm.batch import SlurmBatchRunner
 
 
 class Compute(Protocol):
     client: Client
+    # Runs `batch` steps as jobs of their own (SLURM); None where there is no batch system.
+    batch: SlurmBatchRunner | None
+
+    def task_resources(self, resources: dict[str, Any]) -> dict[str, float] | None:
+        """Dask worker resources a step with these `resources` needs (None: any worker)."""
+        ...
 
     @property
     def dashboard_link(self) -> str | None: ...

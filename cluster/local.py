@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
+from typing import Any
 
 from distributed import Client, LocalCluster
 
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 class LocalCompute:
     kind = "local"
+    batch = None  # batch steps need a batch system (cluster kind `slurm`)
 
     def __init__(self, settings: LocalSettings):
         try:
@@ -31,6 +33,9 @@ class LocalCompute:
         except (OSError, RuntimeError) as exc:
             raise ClusterStartError(f"cannot start a local Dask cluster: {exc}") from exc
         self._closed = False
+
+    def task_resources(self, resources: dict[str, Any]) -> dict[str, float] | None:
+        return None  # every local worker is alike: no placement constraints
 
     @property
     def dashboard_link(self) -> str | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class LocalSettings(BaseModel):
@@ -20,8 +21,89 @@ class LocalSettings(BaseModel):
     dashboard_address: str | None = "127.0.0.1:8787"
 
 
+class SSHSettings(BaseModel):
+    """How to reach the cluster's head node. Host keys are always verified."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = None
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str | None = None
+    # The private key: a file, or an AWS Secrets Manager secret (its ARN) holding the key.
+    key_file: Path | None = None
+    key_secret_arn: str | None = None
+    key_passphrase: SecretStr | None = None
+    # Known hosts: a path to a known_hosts file, or its content (lines). Required.
+    known_hosts: str | None = None
+    keepalive_interval: float = Field(default=15.0, gt=0)
+    connect_timeout: float = Field(default=15.0, gt=0)
+    command_timeout: float = Field(default=120.0, gt=0)
+    max_concurrency: int = Field(default=8, ge=1)
+    reconnect_attempts: int = Field(default=5, ge=0)
+    reconnect_backoff: float = Field(default=0.5, gt=0)
+    # Anything else asyncssh.connect accepts, passed through unchanged.
+    connect_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SlurmSettings(BaseModel):
+    """Dask workers as SLURM jobs, and where batch steps run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    # One worker job: its size and its walltime.
+    cores: int = Field(default=1, ge=1)
+    processes: int = Field(default=1, ge=1)
+    memory: str = "2GiB"
+    walltime: str = "01:00:00"
+    # Adaptive scaling between these numbers of worker jobs.
+    minimum_jobs: int = Field(default=0, ge=0)
+    maximum_jobs: int = Field(default=4, ge=1)
+    # Workers retire before the walltime ends (dask-worker --lifetime, --lifetime-stagger).
+    lifetime: str | None = "55m"
+    lifetime_stagger: str = "4m"
+    # The Python on the cluster that has this package installed (workers run it).
+    python: str = "python3"
+    # Shell lines run before the worker or batch script (module load, venv activate...).
+    prologue: list[str] = Field(default_factory=list)
+    job_directives: list[str] = Field(default_factory=list)
+    # A folder on the cluster (shared by the head node and the compute nodes) for job
+    # scripts, logs and batch-step outputs.
+    work_dir: str = "~/.orchestrator"
+    # The address workers use to reach the scheduler in the service (host or host:port);
+    # by default the scheduler's own address.
+    contact_address: str | None = None
+    scheduler_host: str | None = None  # the interface the scheduler listens on
+    scheduler_port: int = Field(default=0, ge=0, le=65535)
+    dashboard_address: str | None = ":8787"
+    poll_interval: float = Field(default=5.0, gt=0)
+
+
 class ClusterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "slurm"] = "local"
     local: LocalSettings = Field(default_factory=LocalSettings)
+    ssh: SSHSettings = Field(default_factory=SSHSettings)
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
+
+    @model_validator(mode="after")
+    def _slurm_needs_ssh(self) -> ClusterSettings:
+        if self.kind == "slurm":
+            missing = [
+                f"cluster.ssh.{name}"
+                for name in ("host", "known_hosts")
+                if getattr(self.ssh, name) in (None, "")
+            ]
+            if self.ssh.key_file is None and self.ssh.key_secret_arn is None:
+                missing.append("cluster.ssh.key_file (or cluster.ssh.key_secret_arn)")
+            if missing:
+                raise ValueError(
+                    "cluster kind 'slurm' needs "
+                    + ", ".join(missing)
+                    + " (host keys are always verified)"
+                )
+        return self

@@ -1,0 +1,16 @@
+"""SLURM reached over SSH: worker jobs (dask-jobqueue), batch jobs, job states."""
+
+from cluster.slurm.batch import BatchJob, SlurmBatchRunner, TaskEnd
+from cluster.slurm.commands import JobStatus, SlurmCommands
+from cluster.slurm.states import TERMINAL, JobState, from_slurm
+
+__all__ = [
+    "TERMINAL",
+    "BatchJob",
+    "JobState",
+    "JobStatus",
+    "SlurmBatchRunner",
+    "SlurmCommands",
+    "TaskEnd",
+    "from_slurm",
+]

@@ -1,0 +1,172 @@
+"""Batch steps: each task a SLURM job of its own (an MPI simulation with `srun`, say).
+
+A submission is always one job array (one task or many): the per-task scripts go to a
+folder on the cluster in one command, and a small driver script runs task `i` of the array.
+Every task writes its exit status to a file, so its outcome is known even where SLURM
+accounting is off. States of every tracked job come from one query per poll.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from cluster.settings import SlurmSettings
+from cluster.slurm.commands import JobStatus, SlurmCommands
+from cluster.slurm.states import JobState
+
+TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    name: str  # the job name; also its folder under <work_dir>/batch
+    scripts: Sequence[str]  # array task i runs scripts[i]
+    output_dirs: Sequence[str]  # where task i writes its outputs (result.json) on the cluster
+    options: Sequence[str] = ()  # sbatch options: --nodes=2, --ntasks=4, ...
+    array_parallelism: int | None = None
+    prologue: Sequence[str] = ()
+
+
+@dataclass
+class TaskEnd:
+    """A tracked job that reached a terminal state, with what it left behind."""
+
+    job_id: str
+    status: JobStatus
+    exit_code: int | None
+    files: dict[str, bytes | None] = field(default_factory=dict)
+
+
+def driver_script(job: BatchJob, directory: str, partition: str | None) -> str:
+    """The array job's script: run task $SLURM_ARRAY_TASK_ID, keep its exit status."""
+    d = shlex.quote(directory)
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={job.name}"]
+    lines += [f"#SBATCH --output={directory}/%a.out", f"#SBATCH --error={directory}/%a.err"]
+    throttle = f"%{job.array_parallelism}" if job.array_parallelism else ""
+    lines.append(f"#SBATCH --array=0-{len(job.scripts) - 1}{throttle}")
+    if partition and not any(o.startswith(("--partition", "-p")) for o in job.options):
+        lines.append(f"#SBATCH --partition={partition}")
+    lines += [f"#SBATCH {option}" for option in job.options]
+    lines += list(job.prologue)
+    lines += [
+        "i=${SLURM_ARRAY_TASK_ID:-0}",
+        f'bash {d}/task-"$i".sh',
+        "code=$?",
+        f'echo "$code" > {d}/exit-"$i".tmp && mv {d}/exit-"$i".tmp {d}/exit-"$i"',
+        'exit "$code"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class SlurmBatchRunner:
+    def __init__(self, slurm: SlurmCommands, settings: SlurmSettings, work_dir: str):
+        self.slurm = slurm
+        self.settings = settings
+        self.root = f"{work_dir}/batch"
+        self._tracked: dict[str, tuple[str, str]] = {}  # job id ("123_4") → folder, outputs
+        self._lock = threading.Lock()
+
+    def directory(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def submit(self, job: BatchJob) -> list[str]:
+        """Submit one job array; the ids of its tasks, in order. Raises SubmitRejected with
+        sbatch's own message."""
+        directory = self.directory(job.name)
+        files = {f"task-{i}.sh": script.encode() for i, script in enumerate(job.scripts)}
+        files["job.sh"] = driver_script(job, directory, self.settings.partition).encode()
+        self.slurm.transport.put_files_sync(directory, files)
+        options = [f"--account={self.settings.account}"] if self.settings.account else []
+        options += [f"--qos={self.settings.qos}"] if self.settings.qos else []
+        script = files["job.sh"].decode()
+        array_id = self.slurm.submit_sync(script, options)
+        ids = [f"{array_id}_{i}" for i in range(len(job.scripts))]
+        with self._lock:
+            for job_id, output_dir in zip(ids, job.output_dirs, strict=True):
+                self._tracked[job_id] = (directory, output_dir)
+        return ids
+
+    def find(self, name: str) -> str | None:
+        """The array id of a submission made under `name` (for a crash between sbatch and
+        recording its id)."""
+        found = self.slurm.find_by_name(name)
+        return found[-1] if found else None
+
+    def track(self, job_id: str, name: str, output_dir: str) -> None:
+        """Follow a job submitted earlier (a resumed campaign re-attaches to its jobs)."""
+        with self._lock:
+            self._tracked[job_id] = (self.directory(name), output_dir)
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                self._tracked.pop(job_id, None)
+
+    def cancel(self, job_ids: Iterable[str]) -> None:
+        ids = list(job_ids)
+        self.slurm.cancel_sync(ids)
+
+    def poll(self) -> list[TaskEnd]:
+        """The tracked jobs that ended since the last poll (one state query, one read)."""
+        with self._lock:
+            tracked = dict(self._tracked)
+        if not tracked:
+            return []
+        states = self.slurm.states_sync(tracked)
+        ended: list[tuple[str, JobStatus]] = []
+        for job_id in tracked:
+            status = states.get(job_id)
+            if status is not None and status.state.terminal:
+                ended.append((job_id, status))
+            elif status is None and self.slurm.accounting is False:
+                # no accounting and gone from squeue: its exit file tells how it ended
+                ended.append((job_id, JobStatus(job_id, JobState.UNKNOWN)))
+        if not ended:
+            return []
+        paths: list[str] = []
+        for job_id, _ in ended:
+            (directory, output_dir), index = tracked[job_id], job_id.rsplit("_", 1)[1]
+            paths += [f"{directory}/exit-{index}", f"{directory}/{index}.out"]
+            paths += [f"{directory}/{index}.err", f"{output_dir}/result.json"]
+        contents = self.read_tails(paths)
+        out: list[TaskEnd] = []
+        for job_id, status in ended:
+            (directory, output_dir), index = tracked[job_id], job_id.rsplit("_", 1)[1]
+            raw = contents.get(f"{directory}/exit-{index}")
+            text = raw.decode(errors="replace").strip() if raw else ""
+            code = int(text) if text.lstrip("-").isdigit() else None
+            if status.state is JobState.UNKNOWN:
+                state = JobState.COMPLETED if code == 0 else JobState.FAILED
+                status = JobStatus(job_id, state, code, "ended (no accounting)")
+            files = {
+                "stdout.log": contents.get(f"{directory}/{index}.out"),
+                "stderr.log": contents.get(f"{directory}/{index}.err"),
+                "result.json": contents.get(f"{output_dir}/result.json"),
+            }
+            out.append(TaskEnd(job_id, status, code, files))
+        self.forget(job_id for job_id, _ in ended)
+        return out
+
+    def read_tails(self, paths: Sequence[str], limit: int = TAIL_BYTES) -> dict[str, bytes | None]:
+        """The last `limit` bytes of each file (None when missing), in one command."""
+        if not paths:
+            return {}
+        script = (
+            'for f in "$@"; do if [ -f "$f" ]; then printf "+"; '
+            f'tail -c {int(limit)} "$f" | base64 | tr -d "\\n"; else printf "-"; fi; echo; done'
+        )
+        command = ["sh", "-c", script, "sh", *paths]
+        result = self.slurm.transport.run_sync(command)
+        lines = result.stdout.splitlines()
+        found: dict[str, bytes | None] = {}
+        for path, line in zip(paths, lines, strict=False):
+            found[path] = base64.b64decode(line[1:]) if line.startswith("+") else None
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            self._tracked.clear()

@@ -1,0 +1,159 @@
+"""SLURM's commands on the head node: sbatch (script on stdin), scancel, and job states for
+many jobs in one `sacct` call (or one `squeue` call where accounting is off)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cluster.errors import RemoteCommandFailed, SlurmError, SubmitRejected
+from cluster.slurm.states import JobState, from_slurm
+from cluster.ssh import SSHTransport
+
+_FIELDS = "JobID,State,ExitCode,Reason"
+_RANGE = re.compile(r"^(?P<job>\d+)_\[(?P<spec>[^\]]+)\]$")
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str  # "123", or "123_4" for a task of a job array
+    state: JobState
+    exit_code: int | None = None
+    reason: str = ""
+
+
+class SlurmCommands:
+    def __init__(self, transport: SSHTransport, partition: str | None = None):
+        self.transport = transport
+        self.partition = partition
+        self.accounting: bool | None = None  # found out on the first state query
+
+    async def submit(self, script: str, options: Sequence[str] = ()) -> str:
+        """Submit a job script; its id. sbatch's own message when it refuses."""
+        try:
+            result = await self.transport.run(
+                ["sbatch", "--parsable", *options], input=script, retry=False
+            )
+        except RemoteCommandFailed as exc:
+            raise SubmitRejected(f"sbatch rejected the job: {exc.stderr.strip() or exc}") from exc
+        return parse_job_id(result.stdout)
+
+    def submit_sync(self, script: str, options: Sequence[str] = ()) -> str:
+        try:
+            result = self.transport.run_sync(
+                ["sbatch", "--parsable", *options], input=script, retry=False
+            )
+        except RemoteCommandFailed as exc:
+            raise SubmitRejected(f"sbatch rejected the job: {exc.stderr.strip() or exc}") from exc
+        return parse_job_id(result.stdout)
+
+    async def cancel(self, job_ids: Iterable[str]) -> None:
+        ids = sorted(set(job_ids))
+        if ids:
+            await self.transport.run(["scancel", *ids], check=False)
+
+    def cancel_sync(self, job_ids: Iterable[str]) -> None:
+        ids = sorted(set(job_ids))
+        if ids:
+            self.transport.run_sync(["scancel", *ids], check=False)
+
+    async def states(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
+        """States of jobs (and of every task of the arrays among them): one command."""
+        ids = _base_ids(job_ids)
+        if not ids:
+            return {}
+        if self.accounting is not False:
+            result = await self.transport.run(_sacct(ids), check=False)
+            if result.exit_status == 0:
+                self.accounting = True
+                return parse_sacct(result.stdout)
+            if "accounting" not in result.stderr.lower():
+                raise SlurmError(f"sacct failed: {result.stderr.strip()}")
+            self.accounting = False
+        result = await self.transport.run(_squeue(ids), check=False)
+        return parse_squeue(result.stdout)
+
+    def states_sync(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
+        return self.transport.call_sync(self.states(job_ids))
+
+    def find_by_name(self, name: str) -> list[str]:
+        """Ids of jobs submitted under `name` in the last 30 days (after a crash)."""
+        result = self.transport.run_sync(
+            ["sacct", "-n", "-P", "-X", "-S", "now-30days", f"--name={name}", "-o", "JobID"],
+            check=False,
+        )
+        if result.exit_status != 0:
+            result = self.transport.run_sync(["squeue", "-h", f"--name={name}", "-o", "%A"])
+        return sorted({line.split("_")[0] for line in result.stdout.split() if line.strip()})
+
+
+def parse_job_id(stdout: str) -> str:
+    """`sbatch --parsable` prints `id` or `id;cluster`."""
+    text = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    job_id = text.split(";", 1)[0].strip()
+    if not job_id.isdigit():
+        raise SlurmError(f"sbatch printed no job id: {stdout.strip()!r}")
+    return job_id
+
+
+def parse_sacct(stdout: str) -> dict[str, JobStatus]:
+    found: dict[str, JobStatus] = {}
+    for line in stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) < 3 or not parts[0]:
+            continue
+        job_id, state_text, exit_text = parts[0], parts[1], parts[2]
+        reason = parts[3] if len(parts) > 3 else ""
+        state = from_slurm(state_text)
+        code = _exit_code(exit_text)
+        detail = reason if reason not in ("", "None") else state_text
+        for one in _expand(job_id):
+            found[one] = JobStatus(one, state, code, detail)
+    return found
+
+
+def parse_squeue(stdout: str) -> dict[str, JobStatus]:
+    found: dict[str, JobStatus] = {}
+    for line in stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) < 2:
+            continue
+        for one in _expand(parts[0].strip()):
+            found[one] = JobStatus(
+                one, from_slurm(parts[1]), None, parts[2] if len(parts) > 2 else ""
+            )
+    return found
+
+
+def _expand(job_id: str) -> list[str]:
+    """`123_[0-3,7%2]` (the pending tasks of an array) → `123_0` … `123_3`, `123_7`."""
+    match = _RANGE.match(job_id)
+    if not match:
+        return [job_id]
+    spec = match["spec"].split("%", 1)[0]
+    out: list[str] = []
+    for part in spec.split(","):
+        if "-" in part:
+            start, stop = part.split("-", 1)
+            out += [f"{match['job']}_{i}" for i in range(int(start), int(stop) + 1)]
+        elif part.isdigit():
+            out.append(f"{match['job']}_{part}")
+    return out
+
+
+def _exit_code(text: str) -> int | None:
+    head = text.split(":", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _base_ids(job_ids: Iterable[str]) -> list[str]:
+    return sorted({job_id.split("_", 1)[0] for job_id in job_ids if job_id})
+
+
+def _sacct(ids: list[str]) -> list[str]:
+    return ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", _FIELDS]
+
+
+def _squeue(ids: list[str]) -> list[str]:
+    return ["squeue", "-h", "-r", "-j", ",".join(ids), "-o", "%i|%T|%r"]

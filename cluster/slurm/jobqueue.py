@@ -1,0 +1,85 @@
+"""Dask workers as SLURM jobs submitted over SSH: dask-jobqueue at its one shell seam.
+
+`SSHSLURMJob` keeps dask-jobqueue's job script and replaces the two shell calls: the script
+goes to `sbatch --parsable` on stdin over SSH, and `scancel` runs on the head node.
+`SSHSLURMCluster` also watches its worker jobs with one state query per poll interval for
+all of them: a job that ended (walltime, scancel from outside, node failure) is forgotten so
+that the cluster's reconcile step submits a replacement.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dask_jobqueue.core import JobQueueCluster
+from dask_jobqueue.slurm import SLURMJob
+from distributed.deploy.spec import ProcessInterface
+from tornado.ioloop import PeriodicCallback
+
+from cluster.slurm.commands import SlurmCommands
+
+logger = logging.getLogger(__name__)
+
+
+class SSHSLURMJob(SLURMJob):
+    def __init__(self, *args: Any, slurm: SlurmCommands, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.slurm = slurm
+
+    async def start(self) -> None:
+        self.job_id = await self.slurm.submit(self.job_script())
+        logger.info("worker job %s submitted for %s", self.job_id, self.name)
+        await ProcessInterface.start(self)
+
+    async def close(self) -> None:
+        if self.job_id:
+            await self.slurm.cancel([self.job_id])
+        await ProcessInterface.close(self)
+
+
+class SSHSLURMCluster(JobQueueCluster):
+    job_cls = SSHSLURMJob
+
+    def __init__(self, *args: Any, slurm: SlurmCommands, poll_interval: float = 5.0, **kwargs):
+        self.slurm = slurm
+        self.poll_interval = poll_interval
+        self.polls = 0
+        super().__init__(*args, slurm=slurm, **kwargs)
+
+    async def _start(self) -> None:
+        await super()._start()
+        self._job_watch = PeriodicCallback(self._watch_jobs, self.poll_interval * 1000)
+        self.periodic_callbacks["slurm-job-watch"] = self._job_watch
+        self._job_watch.start()
+
+    async def _watch_jobs(self) -> None:
+        jobs = {
+            name: job
+            for name, job in self.workers.items()
+            if isinstance(job, SSHSLURMJob) and job.job_id
+        }
+        if not jobs:
+            return
+        self.polls += 1
+        try:
+            states = await self.slurm.states(str(job.job_id) for job in jobs.values())
+        except Exception as exc:  # the head node may be briefly unreachable: try next time
+            logger.warning("could not poll worker jobs: %s", exc)
+            return
+        ended = [
+            name
+            for name, job in jobs.items()
+            if (status := states.get(str(job.job_id))) is not None and status.state.terminal
+        ]
+        for name in ended:
+            job = self.workers.pop(name)
+            status = states[str(job.job_id)]
+            logger.warning(
+                "worker job %s ended (%s: %s); a replacement will be submitted",
+                job.job_id,
+                status.state.value,
+                status.reason,
+            )
+        if ended:
+            await self._correct_state()
