@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 
 class Compute(Protocol):
     client: Client
-    # Runs `batch` steps as jobs of their own (SLURM); None where there is no batch system.
-    batch: SlurmBatchRunner | None
+
+    @property
+    def batch(self) -> SlurmBatchRunner | None:
+        """Runs `batch` steps as jobs of their own (SLURM); None without a batch system."""
+        ...
 
     def task_resources(self, resources: dict[str, Any]) -> dict[str, float] | None:
         """Dask worker resources a step with these `resources` needs (None: any worker)."""

@@ -111,7 +111,11 @@ class Runner:
         if compute is None:
             return
         engine = Engine(
-            self.service.store, compute.client, campaign_id, self.service.engine_config()
+            self.service.store,
+            compute.client,
+            campaign_id,
+            self.service.engine_config(),
+            compute=compute,
         )
         thread = threading.Thread(
             target=self._run, args=(engine,), name=f"campaign-{campaign_id}", daemon=True

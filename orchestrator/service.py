@@ -158,7 +158,14 @@ class Service:
 
     def run(self, campaign_id: str, compute: Compute, progress: Progress | None = None) -> str:
         """Run (or resume) a campaign to its end on `compute`; returns the final state."""
-        engine = Engine(self.store, compute.client, campaign_id, self.engine_config(), progress)
+        engine = Engine(
+            self.store,
+            compute.client,
+            campaign_id,
+            self.engine_config(),
+            progress,
+            compute=compute,
+        )
         return engine.run()
 
     def unfinished(self, project: str | None = None) -> list[str]:

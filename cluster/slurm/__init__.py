@@ -1,6 +1,6 @@
 """SLURM reached over SSH: worker jobs (dask-jobqueue), batch jobs, job states."""
 
-from cluster.slurm.batch import BatchJob, SlurmBatchRunner, TaskEnd
+from cluster.slurm.batch import BatchJob, PollResult, SlurmBatchRunner, TaskEnd
 from cluster.slurm.commands import JobStatus, SlurmCommands
 from cluster.slurm.states import TERMINAL, JobState, from_slurm
 
@@ -9,6 +9,7 @@ __all__ = [
     "BatchJob",
     "JobState",
     "JobStatus",
+    "PollResult",
     "SlurmBatchRunner",
     "SlurmCommands",
     "TaskEnd",

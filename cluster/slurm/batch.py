@@ -32,6 +32,12 @@ class BatchJob:
 
 
 @dataclass
+class PollResult:
+    started: list[str] = field(default_factory=list)  # job ids seen running for the first time
+    ended: list[TaskEnd] = field(default_factory=list)
+
+
+@dataclass
 class TaskEnd:
     """A tracked job that reached a terminal state, with what it left behind."""
 
@@ -68,6 +74,7 @@ class SlurmBatchRunner:
         self.settings = settings
         self.root = f"{work_dir}/batch"
         self._tracked: dict[str, tuple[str, str]] = {}  # job id ("123_4") → folder, outputs
+        self._running: set[str] = set()
         self._lock = threading.Lock()
 
     def directory(self, name: str) -> str:
@@ -105,28 +112,36 @@ class SlurmBatchRunner:
         with self._lock:
             for job_id in job_ids:
                 self._tracked.pop(job_id, None)
+                self._running.discard(job_id)
 
     def cancel(self, job_ids: Iterable[str]) -> None:
         ids = list(job_ids)
+        self.forget(ids)
         self.slurm.cancel_sync(ids)
 
-    def poll(self) -> list[TaskEnd]:
-        """The tracked jobs that ended since the last poll (one state query, one read)."""
+    def poll(self) -> PollResult:
+        """Tracked jobs that started or ended since the last poll: one state query, and one
+        read of what the ended ones left (exit status, log tails, result.json)."""
         with self._lock:
             tracked = dict(self._tracked)
         if not tracked:
-            return []
+            return PollResult()
         states = self.slurm.states_sync(tracked)
         ended: list[tuple[str, JobStatus]] = []
+        started: list[str] = []
         for job_id in tracked:
             status = states.get(job_id)
-            if status is not None and status.state.terminal:
+            if status is not None and status.state is JobState.RUNNING:
+                if job_id not in self._running:
+                    self._running.add(job_id)
+                    started.append(job_id)
+            elif status is not None and status.state.terminal:
                 ended.append((job_id, status))
             elif status is None and self.slurm.accounting is False:
                 # no accounting and gone from squeue: its exit file tells how it ended
                 ended.append((job_id, JobStatus(job_id, JobState.UNKNOWN)))
         if not ended:
-            return []
+            return PollResult(started, [])
         paths: list[str] = []
         for job_id, _ in ended:
             (directory, output_dir), index = tracked[job_id], job_id.rsplit("_", 1)[1]
@@ -149,7 +164,7 @@ class SlurmBatchRunner:
             }
             out.append(TaskEnd(job_id, status, code, files))
         self.forget(job_id for job_id, _ in ended)
-        return out
+        return PollResult(started, out)
 
     def read_tails(self, paths: Sequence[str], limit: int = TAIL_BYTES) -> dict[str, bytes | None]:
         """The last `limit` bytes of each file (None when missing), in one command."""

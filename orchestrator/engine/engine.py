@@ -22,13 +22,16 @@ from typing import Any
 
 from distributed import Client
 
+from cluster.compute import Compute
+from cluster.errors import ClusterConfigError, ClusterError
+from orchestrator.engine.batch import BatchSteps
 from orchestrator.engine.execute import TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
-from orchestrator.engine.plan import compile_plan
+from orchestrator.engine.plan import StepPlan, compile_plan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.engine.started import StartedRouter
-from orchestrator.errors import CampaignBusy, SpecError
+from orchestrator.errors import CampaignBusy, OrchestratorError, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
 from orchestrator.states import CampaignState, TaskState
@@ -61,6 +64,7 @@ class EngineConfig:
     timeout_grace: float = 30.0
     chunk: int = 2000
     collect_linger: float = 0.02
+    batch_poll_interval: float = 2.0
 
 
 class Engine:
@@ -72,6 +76,7 @@ class Engine:
         config: EngineConfig | None = None,
         progress: Progress | None = None,
         runner: str | None = None,
+        compute: Compute | None = None,
     ):
         self.store = store
         self.client = client
@@ -79,6 +84,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.progress = progress
         self.runner = runner or runner_identity()
+        self.compute = compute
         self.record = store.get_campaign(campaign_id)
         self.location = ResultsLocation(self.record.results_url)
         self._started: deque[dict[str, Any]] = deque()
@@ -95,10 +101,14 @@ class Engine:
         try:
             try:
                 self.plan = compile_plan(parse_document(self.record.spec))
+                self.step_resources = self._placement()
             except SpecError as exc:
                 self.store.set_campaign_state(
                     self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}"
                 )
+                return CampaignState.FAILED
+            except ClusterConfigError as exc:
+                self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, str(exc))
                 return CampaignState.FAILED
             self._prepare()
             try:
@@ -110,6 +120,26 @@ class Engine:
                 self.recorder.close()
         finally:
             self.store.release(self.campaign_id, self.runner)
+
+    def _placement(self) -> dict[str, dict[str, float] | None]:
+        """Dask resources per step; batch steps need a batch system."""
+        placement: dict[str, dict[str, float] | None] = {}
+        for name, plan in self.plan.steps.items():
+            step = plan.step
+            if step.kind == "batch":
+                if self.compute is None or self.compute.batch is None:
+                    kind = self.compute.kind if self.compute is not None else "none"
+                    raise ClusterConfigError(
+                        f"steps.{name} is a batch step, which needs a batch system: set "
+                        f"ORCHESTRATOR_CLUSTER__KIND=slurm (this cluster is {kind!r})"
+                    )
+                continue
+            if self.compute is not None:
+                try:
+                    placement[name] = self.compute.task_resources(step.resources.model_dump())
+                except ClusterConfigError as exc:
+                    raise ClusterConfigError(f"steps.{name}.resources: {exc}") from exc
+        return placement
 
     def _prepare(self) -> None:
         plan, cid = self.plan, self.campaign_id
@@ -135,6 +165,19 @@ class Engine:
             if plan.gathered_by_someone(name)
         }
         self.inflight: dict[Any, Slot] = {}  # Dask key → slot
+        batch_runner = self.compute.batch if self.compute is not None else None
+        self.batch = (
+            BatchSteps(
+                batch_runner,
+                self.client,
+                cid,
+                self.location,
+                self.config.store_limit,
+                self.config.batch_poll_interval,
+            )
+            if batch_runner is not None
+            else None
+        )
         self.retries: list[tuple[float, int, Slot]] = []
         self._retry_seq = 0
         self.to_submit: dict[str, list[tuple[Slot, dict[str, Any]]]] = {}
@@ -180,7 +223,7 @@ class Engine:
             self._mark_started()
 
     def _done(self) -> bool:
-        if self.inflight or self.to_submit:
+        if self.inflight or self.to_submit or (self.batch and self.batch.inflight):
             return False
         if self.cancelling:
             return True
@@ -260,7 +303,9 @@ class Engine:
         return self._rows.get((step, point))
 
     def _slot_from_row(self, step: str, point: int, row: TaskRecord) -> Slot:
-        slot = Slot(step, point, state=row.state, attempt=row.attempt)
+        slot = Slot(step, point, state=row.state, attempt=row.attempt, job_ref=row.job_id)
+        if row.job_id and row.state in ("queued", "running"):
+            slot.reattach = self.plan.steps[step].step.kind == "batch"
         if row.state == TaskState.SUCCEEDED:
             slot.outcome = Outcome.from_record(row.result, row.result_url)
             if step in self.gather_refs and point >= 0:
@@ -351,23 +396,67 @@ class Engine:
 
     # ------------------------------------------------------------ submission
     def _queue(self, slot: Slot, upstream: dict[str, Any]) -> None:
+        if slot.reattach:
+            slot.reattach = False
+            if self.batch is not None and self.batch.attach(slot):
+                self.recorder.event(
+                    EventWrite(
+                        time.time(),
+                        "task",
+                        slot.step,
+                        _public(slot.point),
+                        slot.state,
+                        slot.attempt,
+                        f"re-attached to SLURM job {slot.future}",
+                    )
+                )
+                return
+        slot.job_ref = None
         slot.attempt += 1
         slot.queued_at = time.time()
         self._move(slot, TaskState.QUEUED, attempt_note=True)
         self.to_submit.setdefault(slot.step, []).append((slot, upstream))
 
     def _submit(self) -> None:
-        for step, batch in self.to_submit.items():
+        pending, self.to_submit = self.to_submit, {}
+        for step, batch in pending.items():
             plan = self.plan.steps[step]
+            if plan.step.kind == "batch":
+                self._submit_batch(plan, batch)
+                continue
             calls = [self._call(plan.name, slot) for slot, _ in batch]
             keys = [f"{step}-{self.campaign_id}-{slot.point}-{slot.attempt}" for slot, _ in batch]
             futures = self.client.map(
-                execute_task, calls, [up for _, up in batch], key=keys, pure=False
+                execute_task,
+                calls,
+                [up for _, up in batch],
+                key=keys,
+                pure=False,
+                resources=self.step_resources.get(step),
             )
             for (slot, _), future in zip(batch, futures, strict=True):
                 slot.future = future
                 self.inflight[future.key] = slot
-        self.to_submit = {}
+
+    def _submit_batch(self, plan: StepPlan, batch: list[tuple[Slot, dict[str, Any]]]) -> None:
+        assert self.batch is not None
+        entries = [
+            (slot, self.plan.sweep.point(slot.point) if slot.point != SINGLE else {}, up)
+            for slot, up in batch
+        ]
+        try:
+            self.batch.submit(plan, entries, self._note_jobs)
+        except (ClusterError, OrchestratorError) as exc:
+            now = time.time()
+            for slot, _ in batch:
+                slot.future = None
+                self._on_outcome(slot, Outcome(ok=False, error=str(exc), finished_at=now))
+
+    def _note_jobs(self, slots: list[Slot]) -> None:
+        """Commit the slots' job references now (before and after sbatch)."""
+        for slot in slots:
+            self._move(slot, slot.state, quiet=True)
+        self.recorder.flush()
 
     def _call(self, name: str, slot: Slot) -> TaskCall:
         plan = self.plan.steps[name]
@@ -407,9 +496,11 @@ class Engine:
                 if slot.future is not None and slot.future.status in _DONE
             ]
             remaining = deadline - time.time()
-            if mine or remaining <= 0 or not self.inflight:
+            waiting_on_jobs = self.batch is not None and bool(self.batch.inflight)
+            if mine or remaining <= 0 or not (self.inflight or waiting_on_jobs):
                 break
             time.sleep(min(self.config.collect_linger, remaining))
+        self._collect_batch()
         if not mine:
             return
         finished = [f for f in mine if f.status == "finished"]
@@ -426,6 +517,17 @@ class Engine:
                 exc = future.exception()
                 error = f"{type(exc).__name__}: {exc}"
             self._on_outcome(slot, Outcome(ok=False, error=error, finished_at=time.time()))
+
+    def _collect_batch(self) -> None:
+        if self.batch is None:
+            return
+        started, ended = self.batch.poll(time.time())
+        for slot in started:
+            if slot.state == TaskState.QUEUED:
+                slot.started_at = time.time()
+                self._move(slot, TaskState.RUNNING, worker=f"slurm:{slot.future}")
+        for slot, outcome in ended:
+            self._on_outcome(slot, outcome)
 
     def _on_outcome(self, slot: Slot, outcome: Outcome) -> None:
         if slot.state == "cancelled":
@@ -448,7 +550,9 @@ class Engine:
     def _succeed(self, slot: Slot, outcome: Outcome) -> None:
         slot.outcome = outcome
         if slot.step in self.gather_refs:
-            self.gather_refs[slot.step][slot.point] = slot.future
+            self.gather_refs[slot.step][slot.point] = (
+                slot.future if slot.future is not None else outcome
+            )
         elif not self.plan.steps[slot.step].downstream:
             slot.future = None  # nothing downstream needs it: let the worker drop it
         self._move(slot, TaskState.SUCCEEDED, outcome=outcome)
@@ -534,6 +638,7 @@ class Engine:
         error: str | None = None,
         worker: str | None = None,
         attempt_note: bool = False,
+        quiet: bool = False,
     ) -> None:
         old = slot.state
         slot.state = new
@@ -552,10 +657,14 @@ class Engine:
             finished_at=now if new in ("succeeded", "failed", "cancelled") else None,
             worker=worker or (outcome.worker if outcome else None),
             error=error,
+            job_id=slot.job_ref,
         )
         if outcome is not None and outcome.ok:
             write.result, write.result_url = outcome.stored, outcome.result_url
         message = _last_line(error) if error else None
+        if quiet:  # a detail of the row changed, not its state: no event
+            self.recorder.task(write, None)
+            return
         self.recorder.task(
             write,
             EventWrite(now, "task", slot.step, _public(slot.point), new, slot.attempt, message),
@@ -564,6 +673,8 @@ class Engine:
             self._on_single_resolved()
 
     def _cancel_slot(self, slot: Slot) -> None:
+        if self.batch is not None and isinstance(slot.future, str):
+            self.batch.cancel(slot)
         if slot.future is not None:
             self.inflight.pop(slot.future.key, None)
             self.client.cancel([slot.future])

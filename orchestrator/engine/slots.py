@@ -26,6 +26,8 @@ class Slot:
     outcome: Outcome | None = None
     queued_at: float | None = None
     started_at: float | None = None
+    job_ref: str | None = None  # a batch task's SLURM job (see engine/batch.py)
+    reattach: bool = False  # a batch task in flight when the last runner stopped
 
     @property
     def resolved(self) -> bool:

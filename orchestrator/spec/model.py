@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -131,7 +132,9 @@ class BatchSpec(_Strict):
     constraint: str | None = None
     exclusive: bool = False
     modules: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+        default_factory=dict
+    )
     array_parallelism: int | None = Field(default=None, ge=1)
 
 
