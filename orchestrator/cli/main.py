@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from cluster import ClusterError, open_compute
+from orchestrator.cli.kg import kg
 from orchestrator.cli.output import as_json, format_event, print_list, print_status
 from orchestrator.cli.progress import StepProgress
 from orchestrator.cli.remote import event_record, remote, remote_document
@@ -375,6 +376,9 @@ def token(project: str, role: str, user: str, ttl: int) -> None:
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--project") from None
+
+
+cli.add_command(kg)
 
 
 def main() -> None:

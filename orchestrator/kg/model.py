@@ -1,0 +1,213 @@
+"""What gets registered in the knowledge graph, and the stable IRI of each thing.
+
+IRIs are built only from identifiers that do not change when a registration is retried
+(project, campaign id, step, point, attempt, output path), so registering the same thing
+again replaces it instead of adding a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from pyoxigraph import NamedNode
+
+BASE_NAMESPACE = "https://openbluebrain.org/workflow/"
+"""Instances live under `{BASE_NAMESPACE}projects/…` and `{BASE_NAMESPACE}users/…`."""
+VOCAB_NAMESPACE = BASE_NAMESPACE + "vocab/"
+"""Our own terms (`wf:` in the JSON-LD context)."""
+
+
+def _segment(value: object) -> str:
+    return quote(str(value), safe="")
+
+
+def _check_project(project: str) -> None:
+    parts = project.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"project must be 'vlab_id/project_id', not {project!r}")
+
+
+def _check_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(UTC))")
+
+
+def _check_absolute(name: str, value: str) -> None:
+    try:
+        NamedNode(value)  # pyoxigraph's IRI parser: absolute, no spaces or other bad code points
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an absolute IRI or URL, not {value!r}: {exc}") from None
+
+
+def project_iri(project: str) -> str:
+    """The namespace of one project: `…/projects/{vlab_id}/{project_id}/`."""
+    _check_project(project)
+    vlab, proj = project.split("/")
+    return f"{BASE_NAMESPACE}projects/{_segment(vlab)}/{_segment(proj)}/"
+
+
+def campaign_iri(project: str, campaign_id: str) -> str:
+    """The campaign's `prov:Activity`."""
+    return f"{project_iri(project)}campaigns/{_segment(campaign_id)}"
+
+
+def configuration_iri(project: str, campaign_id: str) -> str:
+    """The campaign's spec as a `prov:Plan` entity (what every task `prov:used`)."""
+    return campaign_iri(project, campaign_id) + "/configuration"
+
+
+def agent_iri(user_id: str) -> str:
+    """The user who submitted a campaign, as a `prov:Agent`."""
+    return f"{BASE_NAMESPACE}users/{_segment(user_id)}"
+
+
+def task_iri(project: str, campaign_id: str, step: str, point: int | None, attempt: int) -> str:
+    """One attempt of one task: `…/tasks/{step}[/{point}]/attempts/{attempt}`."""
+    where = _segment(step) if point is None else f"{_segment(step)}/{point}"
+    return f"{campaign_iri(project, campaign_id)}/tasks/{where}/attempts/{attempt}"
+
+
+def output_iri(
+    project: str, campaign_id: str, step: str, point: int | None, attempt: int, relpath: str
+) -> str:
+    """One file an attempt wrote, by its path relative to the task's output folder."""
+    path = quote(relpath.strip("/"), safe="/")
+    return f"{task_iri(project, campaign_id, step, point, attempt)}/outputs/{path}"
+
+
+@dataclass(frozen=True)
+class CampaignProvenance:
+    """A submitted campaign: its spec, who submitted it and when."""
+
+    project: str
+    """`vlab_id/project_id`."""
+    campaign_id: str
+    name: str
+    spec: Mapping[str, Any]
+    """The spec document as submitted (JSON-serialisable)."""
+    submitted_by: str
+    """The user id (the token's subject)."""
+    submitted_at: datetime
+    state: str | None = None
+    """The campaign's state when registered (e.g. `accepted`, later `succeeded`)."""
+    ended_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_project(self.project)
+        _check_aware("submitted_at", self.submitted_at)
+        _check_aware("ended_at", self.ended_at)
+
+    @property
+    def iri(self) -> str:
+        return campaign_iri(self.project, self.campaign_id)
+
+    @property
+    def configuration_iri(self) -> str:
+        return configuration_iri(self.project, self.campaign_id)
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Which attempt of which task: enough to name it, and what its outputs point to."""
+
+    project: str
+    campaign_id: str
+    step: str
+    point: int | None
+    """The point index for a `foreach` step, None for a single task."""
+    attempt: int
+
+    def __post_init__(self) -> None:
+        _check_project(self.project)
+        if self.point is not None and self.point < 0:
+            raise ValueError(f"point must be ≥ 0, not {self.point}")
+        if self.attempt < 0:
+            raise ValueError(f"attempt must be ≥ 0, not {self.attempt}")
+
+    @property
+    def iri(self) -> str:
+        return task_iri(self.project, self.campaign_id, self.step, self.point, self.attempt)
+
+    @property
+    def campaign_iri(self) -> str:
+        return campaign_iri(self.project, self.campaign_id)
+
+    def output_iri(self, relpath: str) -> str:
+        """The IRI an output of this attempt gets (for a downstream task's `used`)."""
+        return output_iri(
+            self.project, self.campaign_id, self.step, self.point, self.attempt, relpath
+        )
+
+
+@dataclass(frozen=True)
+class TaskActivity:
+    """One attempt of a task. It always used the campaign's configuration; `used` adds the
+    upstream outputs it read (their IRIs, e.g. from `TaskRef.output_iri`, or URLs)."""
+
+    ref: TaskRef
+    parameters: Mapping[str, Any]
+    """The point's parameters (empty for a task that is not swept)."""
+    state: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    slurm_job_id: str | None = None
+    used: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _check_aware("started_at", self.started_at)
+        _check_aware("ended_at", self.ended_at)
+        if isinstance(self.used, str):
+            raise TypeError("used must be a sequence of IRIs, not one string")
+        for index, value in enumerate(self.used):
+            _check_absolute(f"used[{index}]", value)
+
+    @property
+    def iri(self) -> str:
+        return self.ref.iri
+
+    @property
+    def project(self) -> str:
+        return self.ref.project
+
+
+@dataclass(frozen=True)
+class OutputEntity:
+    """A file an attempt produced, where it is kept (S3, Lustre, a folder) and its digest."""
+
+    generated_by: TaskRef
+    relpath: str
+    """Its path relative to the task's output folder (names it, with `generated_by`)."""
+    location: str
+    """Its URL: `s3://bucket/key`, `file:///…`, a cluster path as a URL."""
+    size: int
+    digest: str
+    """`algorithm:hex`, e.g. `sha256:9f86d0…`."""
+    media_type: str = "application/octet-stream"
+    generated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_absolute("location", self.location)
+        _check_aware("generated_at", self.generated_at)
+        if self.size < 0:
+            raise ValueError(f"size must be ≥ 0, not {self.size}")
+        algorithm, sep, value = self.digest.partition(":")
+        if not sep or not algorithm or not value:
+            raise ValueError(f"digest must be 'algorithm:hex', not {self.digest!r}")
+        if not self.relpath.strip("/"):
+            raise ValueError("relpath must not be empty")
+
+    @property
+    def iri(self) -> str:
+        return self.generated_by.output_iri(self.relpath)
+
+    @property
+    def project(self) -> str:
+        return self.generated_by.project
+
+
+Registrable = CampaignProvenance | TaskActivity | OutputEntity
+"""Anything `KnowledgeGraph.register` takes."""

@@ -1,0 +1,184 @@
+"""The registered things as W3C PROV-O, in JSON-LD (for Nexus) and as RDF (for the store).
+
+Each item becomes one JSON-LD document whose root `@id` is the item's IRI; the nodes it
+embeds (the campaign's configuration and user, a task's parameters) have IRIs derived from
+it, so the document is the complete, replaceable description of that one item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import pyoxigraph
+
+from orchestrator.kg.model import (
+    VOCAB_NAMESPACE,
+    CampaignProvenance,
+    OutputEntity,
+    Registrable,
+    TaskActivity,
+    agent_iri,
+)
+
+PROV = "http://www.w3.org/ns/prov#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+SCHEMA = "http://schema.org/"
+
+CONTEXT: dict[str, str] = {
+    "prov": PROV,
+    "xsd": XSD,
+    "schema": SCHEMA,
+    "wf": VOCAB_NAMESPACE,
+}
+"""The JSON-LD context every document carries inline (no remote context to resolve)."""
+
+PREFIXES = "".join(f"PREFIX {name}: <{iri}>\n" for name, iri in CONTEXT.items())
+"""The same prefixes for SPARQL queries."""
+
+
+def _time(value: datetime) -> dict[str, str]:
+    return {"@value": value.isoformat(), "@type": "xsd:dateTime"}
+
+
+def _ref(iri: str) -> dict[str, str]:
+    return {"@id": iri}
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _parameter_value(value: Any) -> Any:
+    """Scalars stay typed literals (so SPARQL can compare numbers); the rest is JSON text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return _canonical_json(value)
+
+
+def campaign_document(campaign: CampaignProvenance) -> dict[str, Any]:
+    """The campaign as a `prov:Activity` associated with its user, following its spec (a
+    `prov:Plan` entity that the campaign and each of its tasks `prov:used`)."""
+    agent_id = agent_iri(campaign.submitted_by)
+    agent = {
+        "@id": agent_id,
+        "@type": ["prov:Agent", "prov:Person"],
+        "schema:identifier": campaign.submitted_by,
+    }
+    configuration = {
+        "@id": campaign.configuration_iri,
+        "@type": ["prov:Entity", "prov:Plan", "wf:CampaignConfiguration"],
+        "schema:name": f"{campaign.name} configuration",
+        "schema:encodingFormat": "application/json",
+        "schema:text": _canonical_json(dict(campaign.spec)),
+        "prov:wasAttributedTo": _ref(agent_id),
+        "prov:generatedAtTime": _time(campaign.submitted_at),
+    }
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@id": campaign.iri,
+        "@type": ["prov:Activity", "wf:Campaign"],
+        "schema:name": campaign.name,
+        "schema:identifier": campaign.campaign_id,
+        "wf:project": campaign.project,
+        "prov:startedAtTime": _time(campaign.submitted_at),
+        "prov:wasAssociatedWith": agent,
+        "prov:qualifiedAssociation": {
+            "@id": campaign.iri + "#association",
+            "@type": "prov:Association",
+            "prov:agent": _ref(agent_id),
+            "prov:hadPlan": _ref(campaign.configuration_iri),
+        },
+        "prov:used": configuration,
+    }
+    if campaign.state is not None:
+        document["wf:state"] = campaign.state
+    if campaign.ended_at is not None:
+        document["prov:endedAtTime"] = _time(campaign.ended_at)
+    return document
+
+
+def task_document(task: TaskActivity) -> dict[str, Any]:
+    """One attempt of a task as a `prov:Activity`, part of (and informed by) its campaign."""
+    ref = task.ref
+    parameters = [
+        {
+            "@id": f"{task.iri}#parameter-{quote(name, safe='')}",
+            "@type": "schema:PropertyValue",
+            "schema:name": name,
+            "schema:value": _parameter_value(value),
+        }
+        for name, value in sorted(task.parameters.items())
+    ]
+    used = [_ref(ref.campaign_iri + "/configuration"), *(_ref(iri) for iri in task.used)]
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@id": task.iri,
+        "@type": ["prov:Activity", "wf:Task"],
+        "wf:step": ref.step,
+        "wf:attempt": ref.attempt,
+        "wf:state": task.state,
+        "wf:parameters": _canonical_json(dict(task.parameters)),
+        "schema:isPartOf": _ref(ref.campaign_iri),
+        "prov:wasInformedBy": _ref(ref.campaign_iri),
+        "prov:startedAtTime": _time(task.started_at),
+        "prov:used": used,
+    }
+    if ref.point is not None:
+        document["wf:point"] = ref.point
+    if parameters:
+        document["wf:parameter"] = parameters
+    if task.ended_at is not None:
+        document["prov:endedAtTime"] = _time(task.ended_at)
+    if task.slurm_job_id is not None:
+        document["wf:slurmJobId"] = task.slurm_job_id
+    return document
+
+
+def output_document(output: OutputEntity) -> dict[str, Any]:
+    """A produced file as a `prov:Entity` generated by its task's attempt."""
+    algorithm, _, value = output.digest.partition(":")
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@id": output.iri,
+        "@type": ["prov:Entity", "schema:MediaObject", "wf:Output"],
+        "schema:name": output.relpath.strip("/"),
+        "schema:contentUrl": _ref(output.location),
+        "schema:contentSize": output.size,
+        "schema:encodingFormat": output.media_type,
+        "wf:digest": output.digest,
+        "wf:digestAlgorithm": algorithm,
+        "wf:digestValue": value,
+        "prov:wasGeneratedBy": _ref(output.generated_by.iri),
+        "schema:isPartOf": _ref(output.generated_by.campaign_iri),
+    }
+    if output.generated_at is not None:
+        document["prov:generatedAtTime"] = _time(output.generated_at)
+    return document
+
+
+def to_jsonld(item: Registrable) -> dict[str, Any]:
+    """The item's PROV-O JSON-LD document (root `@id` = the item's IRI)."""
+    if isinstance(item, CampaignProvenance):
+        return campaign_document(item)
+    if isinstance(item, TaskActivity):
+        return task_document(item)
+    if isinstance(item, OutputEntity):
+        return output_document(item)
+    raise TypeError(f"cannot register a {type(item).__name__}")
+
+
+def jsonld_to_quads(document: Mapping[str, Any], graph: str) -> list[pyoxigraph.Quad]:
+    """The RDF statements of a JSON-LD document (pyoxigraph's JSON-LD 1.1 parser), in the
+    named graph `graph`."""
+    parsed = pyoxigraph.parse(json.dumps(document), format=pyoxigraph.RdfFormat.JSON_LD)
+    name = pyoxigraph.NamedNode(graph)
+    return [pyoxigraph.Quad(q.subject, q.predicate, q.object, name) for q in parsed]
+
+
+def to_quads(item: Registrable) -> list[pyoxigraph.Quad]:
+    """The item's statements, in the named graph that is the item's own IRI."""
+    return jsonld_to_quads(to_jsonld(item), item.iri)

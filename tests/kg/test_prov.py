@@ -1,0 +1,124 @@
+"""The PROV-O mapping: JSON-LD terms, deterministic IRIs, and SPARQL over the result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+
+from orchestrator.kg import (
+    EmbeddedKnowledgeGraph,
+    OutputEntity,
+    Registrable,
+    TaskRef,
+    to_jsonld,
+    to_quads,
+)
+from orchestrator.kg.model import BASE_NAMESPACE, campaign_iri, output_iri, task_iri
+from orchestrator.kg.prov import PROV, SCHEMA
+from tests.kg.sample import CAMPAIGN, PROJECT, campaign, output, sweep, task
+
+
+def _statements(item: Registrable) -> set[tuple[str, str, str]]:
+    return {(str(q.subject), str(q.predicate), str(q.object)) for q in to_quads(item)}
+
+
+def test_task_activity_and_its_output_in_prov_terms() -> None:
+    activity = task(used=("s3://results/upstream/input.h5",))
+    document = to_jsonld(activity)
+    assert document["@context"]["prov"] == PROV
+    assert "prov:Activity" in document["@type"]
+    assert document["wf:step"] == "simulate" and document["wf:attempt"] == 0
+    assert document["wf:slurmJobId"] == "4242"
+    assert document["prov:startedAtTime"]["@type"] == "xsd:dateTime"
+    used = {ref["@id"] for ref in document["prov:used"]}
+    assert used == {campaign().configuration_iri, "s3://results/upstream/input.h5"}
+    assert document["prov:wasInformedBy"] == {"@id": campaign().iri}
+
+    statements = _statements(activity)
+    assert (f"<{activity.iri}>", f"<{PROV}used>", f"<{campaign().configuration_iri}>") in statements
+    ended = '"2025-03-01T12:00:20+00:00"^^<http://www.w3.org/2001/XMLSchema#dateTime>'
+    assert (f"<{activity.iri}>", f"<{PROV}endedAtTime>", ended) in statements
+
+    made = output(activity)
+    out = to_jsonld(made)
+    assert "prov:Entity" in out["@type"]
+    assert out["prov:wasGeneratedBy"] == {"@id": activity.iri}
+    assert out["schema:contentSize"] == 1024
+    assert out["wf:digest"].startswith("sha256:")
+    assert (f"<{made.iri}>", f"<{SCHEMA}contentUrl>", f"<{made.location}>") in _statements(made)
+
+
+def test_campaign_is_an_activity_of_its_user_following_its_spec() -> None:
+    document = to_jsonld(campaign())
+    assert "prov:Activity" in document["@type"]
+    assert document["prov:wasAssociatedWith"]["@id"] == BASE_NAMESPACE + "users/alice"
+    plan = document["prov:used"]
+    assert "prov:Plan" in plan["@type"] and '"amplitude"' in plan["schema:text"]
+    assert document["prov:qualifiedAssociation"]["prov:hadPlan"] == {"@id": plan["@id"]}
+    # every statement sits in the campaign's own named graph
+    assert {q.graph_name for q in to_quads(campaign())} == {pyoxigraph.NamedNode(campaign().iri)}
+
+
+def test_iris_are_deterministic_and_distinct() -> None:
+    assert task().iri == task(state="failed").iri  # the same attempt, whatever its state
+    assert task().iri != task(attempt=1).iri != task(point=2).iri
+    assert task(point=None).iri.endswith("/tasks/simulate/attempts/0")
+    assert output(task()).iri == output_iri(PROJECT, CAMPAIGN, "simulate", 1, 0, "trace.npz")
+    assert task_iri(PROJECT, CAMPAIGN, "a b/c", None, 0).startswith(campaign_iri(PROJECT, CAMPAIGN))
+    assert "a%20b%2Fc" in task_iri(PROJECT, CAMPAIGN, "a b/c", None, 0)
+    pyoxigraph.NamedNode(output_iri(PROJECT, "ü id", "s", 0, 0, "dir/x y.json"))  # a valid IRI
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"location": "relative/path"},
+        {"digest": "deadbeef"},
+        {"size": -1},
+        {"generated_at": datetime(2025, 1, 1)},  # naive: ambiguous
+    ],
+)
+def test_invalid_output_is_refused_when_built(change: dict[str, object]) -> None:
+    fields = {
+        "generated_by": TaskRef(PROJECT, CAMPAIGN, "s", 0, 0),
+        "relpath": "x",
+        "location": "s3://b/x",
+        "size": 1,
+        "digest": "sha256:00",
+    }
+    with pytest.raises(ValueError):
+        OutputEntity(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def test_sparql_finds_outputs_of_a_step_for_one_parameter_value(tmp_path: Path) -> None:
+    kg = EmbeddedKnowledgeGraph(tmp_path / "kg")
+    kg.register(sweep())
+    rows = kg.query(
+        """SELECT ?url ?task WHERE {
+             ?out prov:wasGeneratedBy ?task ; schema:contentUrl ?url .
+             ?task wf:step "simulate" ;
+                   wf:parameter [ schema:name "amplitude" ; schema:value ?amplitude ] .
+             FILTER(?amplitude = 0.1)
+           }"""
+    )
+    assert rows == [{"url": f"s3://results/{CAMPAIGN}/simulate/1/trace.npz", "task": task().iri}]
+
+    # one activity per task, each with its generated entities; features used simulate's trace
+    per_task = kg.query(
+        """SELECT ?step ?point (COUNT(?out) AS ?outputs) WHERE {
+             ?task a prov:Activity ; wf:step ?step ; wf:point ?point .
+             ?out prov:wasGeneratedBy ?task .
+           } GROUP BY ?step ?point ORDER BY ?step ?point"""
+    )
+    assert per_task == [
+        {"step": step, "point": str(point), "outputs": "1"}
+        for step in ("features", "simulate")
+        for point in range(3)
+    ]
+    assert kg.query(
+        """ASK { ?f wf:step "features" ; prov:used ?trace .
+                 ?trace prov:wasGeneratedBy [ wf:step "simulate" ] }"""
+    )
