@@ -37,6 +37,7 @@ class EngineSettings(BaseModel):
     inline_limit: int = Field(default=1 << 20, ge=0)
     timeout_grace: float = Field(default=30.0, ge=0)
     collect_linger: float = Field(default=0.02, ge=0)
+    batch_poll_interval: float = Field(default=2.0, gt=0)
 
 
 class AuthSettings(BaseModel):

@@ -120,3 +120,12 @@ def total_of_checks(check: list[int | None]) -> int:
 
 def total_of_squares(sq: list[float | None]) -> float:
     return float(sum(v for v in sq if v is not None))
+
+
+def slurm_job_id(x: int) -> dict[str, Any]:
+    """Where a task ran: the SLURM job of its Dask worker."""
+    return {"x": x, "job": os.environ.get("SLURM_JOB_ID")}
+
+
+def total_x(sim: list[dict[str, Any]]) -> int:
+    return sum(int(r["x"]) for r in sim)

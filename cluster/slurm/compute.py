@@ -57,7 +57,10 @@ class SlurmCompute:
         scheduler: dict[str, Any] = {"port": s.scheduler_port}
         if s.scheduler_host:
             scheduler["host"] = s.scheduler_host
-        scheduler["dashboard_address"] = s.dashboard_address
+        if s.dashboard_address:
+            scheduler["dashboard_address"] = s.dashboard_address
+        else:
+            scheduler["dashboard"] = False
         if s.contact_address:
             scheduler["contact_address"] = contact_url(s.contact_address, s.scheduler_port)
             if not s.scheduler_port:
