@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, get_route_path
 
 from api.errors import ApiError, AuthError, Forbidden, MissingToken, NotFound
 from cluster import ClusterError
@@ -117,12 +118,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return problem(
             exc.status_code,
             _title(exc.status_code),
             str(exc.detail),
             instance=request.url.path,
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
@@ -131,6 +135,30 @@ def install(app: FastAPI) -> None:
         return problem(
             500, "Internal Server Error", "an unexpected error occurred", instance=request.url.path
         )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (the router's own 405 names only
+    those of the first route matching the path, e.g. GET of GET+DELETE /campaigns/{id})."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= route_methods
+    return sorted(methods)
+
+
+def _leaf_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The routes of the app, with those of included routers (FastAPI keeps an included
+    router whole, as `original_router`, or Starlette-style as a Mount's `routes`)."""
+    leaves: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is None and not hasattr(route, "path_regex"):
+            inner = getattr(route, "routes", None)
+        leaves += _leaf_routes(inner) if inner is not None else [route]
+    return leaves
 
 
 def _title(status: int) -> str:

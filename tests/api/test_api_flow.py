@@ -154,6 +154,24 @@ def test_limits_and_problem_details(http: TestClient, issuer: DevIssuer, app_set
     assert unknown.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", BASE, "GET, POST"),
+        ("PUT", f"{BASE}/some-id", "DELETE, GET"),
+        ("GET", f"{BASE}/some-id/cancel", "POST"),
+    ],
+)
+def test_405_names_every_method_of_the_path(
+    http: TestClient, issuer: DevIssuer, method: str, path: str, allow: str
+) -> None:
+    auth = bearer(issuer.token(project="lab/p1"))
+    answer = http.request(method, path, headers=auth)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == allow
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
 def test_a_postgres_backed_server_runs_a_campaign(app_settings: Settings, pg_url: str):
     settings = app_settings.model_copy(update={"db_url": pg_url})
     issuer = DevIssuer(settings.data_dir)

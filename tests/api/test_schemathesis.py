@@ -11,14 +11,14 @@ Every documented operation is called with generated inputs and a valid admin tok
   malformed ids 422).
 
 Whatever the input, the app must not answer 5xx (`not_a_server_error`). The responses it
-documents must also match their schemas and headers, and unsupported methods must answer 405.
-Not checked, because the app deliberately differs from its OpenAPI document:
-`status_code_conformance` (400/401/403/404/405/409/413 are not declared per operation),
-`content_type_conformance` (errors are `application/problem+json`, the document only
-declares FastAPI's `application/json` 422), `allow_header_conformance` (a 405's `Allow`
-names only one method of a path served by two routes), `positive_data_acceptance` (a
-schema-valid `{}` spec or opaque cursor can still be rejected) and `negative_data_rejection`
-(unknown query parameters are ignored; the hook may replace an invalid id by a valid one).
+documents must also match their schemas and headers, and unsupported methods must answer 405
+with an `Allow` naming every method of the path. Not checked, because the app deliberately
+differs from its OpenAPI document: `status_code_conformance` (400/401/403/404/405/409/413
+are not declared per operation), `content_type_conformance` (errors are
+`application/problem+json`, the document only declares FastAPI's `application/json` 422),
+`positive_data_acceptance` (a schema-valid `{}` spec or opaque cursor can still be rejected)
+and `negative_data_rejection` (unknown query parameters are ignored; the hook may replace an
+invalid id by a valid one).
 
 `test_known_server_errors` replays inputs that once answered 500 (out-of-range integers,
 malformed cursors): each must now get a problem answer that is not a server error.
@@ -46,6 +46,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
+    allow_header_conformance,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
@@ -76,6 +77,7 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
     unsupported_method,
+    allow_header_conformance,
 ]
 FUZZ = settings(
     max_examples=30,
