@@ -1,7 +1,9 @@
 """Bearer tokens: verification against the issuer's JWKS, and who may do what in a project.
 
-Plain Python (no FastAPI): the app's dependencies call `TokenVerifier.verify` from a thread
-pool, so the verifier is thread-safe and does its own, rate-limited, JWKS fetching.
+Plain Python (no FastAPI): the app's dependencies look a token up with
+`TokenVerifier.remembered` on the event loop (a dict lookup) and only on a miss call
+`TokenVerifier.verify` from a thread pool (it may fetch the issuer's keys), so the verifier is
+thread-safe and does its own, rate-limited, JWKS fetching.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ _GROUP = re.compile(rf"/proj/({_ID}/{_ID})/({_ID})")
 ASYMMETRIC_ALGORITHMS: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
-REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud", "sub")
+REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud")
+# Who the caller is, first found wins: Keycloak leaves `sub` out of some tokens (e.g. a service
+# account's, or with "lightweight" access tokens), which still name a user or a client.
+PRINCIPAL_CLAIMS: Final = ("sub", "preferred_username", "azp", "client_id")
 FETCH_FAILED: Final = "cannot fetch the issuer's keys"
 
 
@@ -156,6 +161,17 @@ class TokenVerifier:
         self._verified[digest] = (principal, min(expires, now + self._remember))
         return principal
 
+    def remembered(self, token: str) -> Principal | None:
+        """The caller of a token verified before and still remembered (never past its
+        `exp`), else None: then `verify` it. Never blocks (no I/O, no signature check), so
+        the app calls it on the event loop."""
+        if self._remember <= 0:
+            return None
+        cached = self._verified.get(hashlib.sha256(token.encode()).digest())
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        return None
+
     def _verify(self, token: str) -> tuple[Principal, float]:
         header = _unverified_header(token)
         alg = header.get("alg")
@@ -242,9 +258,18 @@ def _reason(exc: jwt.PyJWTError) -> str:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    subject = claims["sub"]  # present and a string: PyJWT checked both
-    if not subject:
-        raise AuthError("invalid subject")
+    """The caller: `sub` if the token has one (PyJWT checked it is a string), else the first
+    of `preferred_username`, `azp`, `client_id` that is a non-empty string."""
+    if "sub" in claims:
+        subject = claims["sub"]
+        if not subject:
+            raise AuthError("invalid subject")
+    else:
+        subject = next(
+            (v for c in PRINCIPAL_CLAIMS if isinstance(v := claims.get(c), str) and v), None
+        )
+        if subject is None:
+            raise AuthError("missing claim sub")  # nor any other claim naming the caller
     username = claims.get("preferred_username")
     return Principal(
         subject=subject,

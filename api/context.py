@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api.auth import TokenVerifier
 from api.issuer import DevIssuer
+from api.status_cache import StatusCache
 from orchestrator.runner import Runner
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -18,3 +19,7 @@ class AppContext:
     verifier: TokenVerifier
     runner: Runner
     dev_issuer: DevIssuer | None = None
+    statuses: StatusCache = field(init=False)  # GET …/campaigns/{id}, served from memory
+
+    def __post_init__(self) -> None:
+        self.statuses = StatusCache(self.service.status)

@@ -26,7 +26,9 @@ delete. A project you are not a member of answers 404, as if it did not exist.
 Errors are RFC 9457 problem details (`application/problem+json`)."""
 
 
-REMEMBER_TOKENS = 30.0  # a verified token is trusted this long without another RSA check
+# A verified token is trusted this long (never past its exp) without another signature check,
+# whichever the issuer (an external issuer's JWKS is itself cached for 10 minutes).
+REMEMBER_TOKENS = 30.0
 
 
 def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]:
@@ -42,6 +44,7 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
             jwks_url=auth.jwks_url,
             algorithms=auth.algorithms,
             leeway=auth.leeway,
+            remember_seconds=REMEMBER_TOKENS,
         )
         return verifier, None
     issuer = DevIssuer(settings.data_dir)

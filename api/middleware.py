@@ -99,19 +99,20 @@ class AccessLog:
             route = _route(scope)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            state: Any = scope.get("state", {})
-            access_log.info(
-                json.dumps(
-                    {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "ms": round(elapsed * 1000, 1),
-                        "user": state.get("subject"),
-                        "client": (scope.get("client") or ("-",))[0],
-                    }
+            if access_log.isEnabledFor(logging.INFO):  # the JSON only if it is logged
+                state: Any = scope.get("state", {})
+                access_log.info(
+                    json.dumps(
+                        {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(elapsed * 1000, 1),
+                            "user": state.get("subject"),
+                            "client": (scope.get("client") or ("-",))[0],
+                        }
+                    )
                 )
-            )
 
 
 def _route(scope: Scope) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CampaignDep, Context, ProjectDep
+from api.deps import ID, CampaignDep, Context, ProjectDep
+from api.errors import NotFound
 from api.routers import _cursor
 from api.schemas import SPEC_EXAMPLE, CampaignPage, CampaignStatus, CancelRequest, problems
+from orchestrator.errors import CampaignNotFound
 from orchestrator.spec import parse_document
 from orchestrator.status import build_status
 
@@ -52,6 +53,7 @@ async def submit(
         owner=scope.user.subject,
         idempotency_key=idempotency_key,
     )
+    context.statuses.invalidate(campaign_id)
     context.runner.wake()
     response.headers["Location"] = f"{_base(scope.project)}/{campaign_id}"
     return await run_in_threadpool(service.status, campaign_id)
@@ -84,16 +86,40 @@ async def list_campaigns(
     return await run_in_threadpool(page)
 
 
-@router.get("/{campaign_id}", response_model=CampaignStatus)
-async def get_campaign(record: CampaignDep, context: Context) -> Response:
-    """The campaign's status (the hot route of pollers: built from the record already read,
-    returned without re-validating it against the response model)."""
-    store = context.service.store
+@router.get(
+    "/{campaign_id}",
+    response_model=CampaignStatus,
+    responses={304: {"description": "Not modified: `If-None-Match` names the current ETag"}},
+)
+async def get_campaign(
+    scope: ProjectDep,
+    context: Context,
+    campaign_id: Annotated[str, Path(pattern=ID)],
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """The campaign's status, with an `ETag`: pollers may send it back in `If-None-Match` and
+    get 304 while nothing changed. Served from a cache at most 0.5 s old (a cancel, restart or
+    delete made through this API shows at once)."""
+    statuses = context.statuses
+    entry = statuses.fresh(campaign_id)
+    if entry is None:
+        try:
+            entry = await statuses.get(campaign_id)
+        except CampaignNotFound as exc:
+            raise NotFound(f"no campaign {campaign_id} in {scope.project}") from exc
+    if entry.project != scope.project:
+        raise NotFound(f"no campaign {campaign_id} in {scope.project}")
+    headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and _matches(if_none_match, entry.etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    # already JSON: returned as is, not re-validated against the response model
+    return Response(entry.body, media_type="application/json", headers=headers)
 
-    def status_of() -> dict[str, Any]:
-        return build_status(record, store.task_counts(record.id))
 
-    return JSONResponse(await run_in_threadpool(status_of))
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: `*`, or one of the listed tags by weak comparison."""
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
 
 
 @router.delete(
@@ -103,6 +129,7 @@ async def delete_campaign(scope: ProjectDep, record: CampaignDep, context: Conte
     """Delete a finished campaign's records (admins only; its results stay where they are)."""
     scope.require("delete")
     await run_in_threadpool(context.service.delete, record.id)
+    context.statuses.invalidate(record.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,6 +148,7 @@ async def cancel(
     await run_in_threadpool(
         context.service.cancel, record.id, step=request.step, point=request.point
     )
+    context.statuses.invalidate(record.id)
     return await run_in_threadpool(context.service.status, record.id)
 
 
@@ -131,6 +159,7 @@ async def restart(scope: ProjectDep, record: CampaignDep, context: Context) -> d
     """Run failed and cancelled tasks again (and what they held)."""
     scope.require("submit")
     await run_in_threadpool(context.service.restart, record.id)
+    context.statuses.invalidate(record.id)
     context.runner.wake()
     return await run_in_threadpool(context.service.status, record.id)
 

@@ -222,10 +222,35 @@ def test_wrong_issuer(verifier: TokenVerifier, key: SigningKey, issuer: str) -> 
     assert rejection(verifier, key.sign(claims(iss=issuer))) == "wrong issuer"
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "iss", "aud", "sub"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "iss", "aud"])
 def test_missing_required_claim(verifier: TokenVerifier, key: SigningKey, claim: str) -> None:
     token = key.sign(claims(**{claim: DROP}))
     assert rejection(verifier, token) == f"missing claim {claim}"
+
+
+@pytest.mark.parametrize(
+    ("present", "subject"),
+    [
+        ({"preferred_username": "ada", "azp": "web", "client_id": "svc"}, "ada"),
+        ({"preferred_username": DROP, "azp": "web", "client_id": "svc"}, "web"),
+        ({"preferred_username": DROP, "client_id": "svc"}, "svc"),
+        ({"preferred_username": "", "azp": 7, "client_id": "svc"}, "svc"),
+    ],
+    ids=["preferred_username", "azp", "client_id", "skips-empty-and-non-strings"],
+)
+def test_token_without_sub_names_the_caller_by_another_claim(
+    verifier: TokenVerifier, key: SigningKey, present: dict[str, Any], subject: str
+) -> None:
+    """Keycloak leaves `sub` out of some tokens (service accounts, lightweight tokens)."""
+    groups = ["/proj/vlab1/proj-a/member"]
+    principal = verifier.verify(key.sign(claims(sub=DROP, groups=groups, **present)))
+    assert principal.subject == subject
+    assert principal.can("vlab1/proj-a", "read")
+
+
+def test_token_naming_no_caller_is_rejected(verifier: TokenVerifier, key: SigningKey) -> None:
+    token = key.sign(claims(sub=DROP, preferred_username=DROP))  # no azp, no client_id either
+    assert rejection(verifier, token) == "missing claim sub"
 
 
 @pytest.mark.parametrize("subject", ["", 42])
@@ -700,3 +725,22 @@ def test_remembered_tokens_skip_the_signature_check_but_not_expiry(key: SigningK
         time.sleep(2.5 + 0.1)  # … but never past its exp
         with pytest.raises(AuthError):
             verifier.verify(token)
+
+
+def test_remembered_answers_only_for_verified_unexpired_tokens(
+    jwks: JwksServer, key: SigningKey
+) -> None:
+    """The app's hot path: a lookup that never checks a signature, so it must never answer
+    for a token `verify` did not accept, nor past the token's exp."""
+    verifier = remote_verifier(jwks, remember_seconds=60.0, leeway=0)
+    token = key.sign(claims(exp=int(time.time()) + 2))
+    assert verifier.remembered(token) is None  # not verified yet
+    forged = rsa_key(key.kid).sign(claims())
+    with pytest.raises(AuthError):
+        verifier.verify(forged)
+    assert verifier.remembered(forged) is None  # rejected tokens are not remembered
+    assert verifier.verify(token).subject == "f3a1c2d4"
+    assert verifier.remembered(token) == verifier.verify(token)
+    time.sleep(2.5 + 0.1)
+    assert verifier.remembered(token) is None
+    assert remote_verifier(jwks).remembered(key.sign(claims())) is None  # not remembering

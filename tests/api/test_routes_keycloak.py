@@ -91,3 +91,26 @@ def test_every_route_with_real_tokens(http: TestClient, key: SigningKey):
             assert _call(http, method, path, good).status_code == 200, (method, path)
         checked += 1
     assert checked >= 9
+
+
+def test_token_without_sub_is_accepted(http: TestClient, key: SigningKey):
+    """Keycloak's service-account (and "lightweight") access tokens may carry no `sub`: the
+    caller is then named by `preferred_username`, else `azp`, else `client_id`."""
+    claims = _claims(azp="svc-client", client_id="svc-client")
+    del claims["sub"]
+    token = bearer(key.sign(claims))
+    made = http.post("/v1/projects/lab/p1/campaigns", json=SPEC, headers=token)
+    assert made.status_code == 201, made.text
+    campaign = made.json()["id"]
+    assert http.get(f"/v1/projects/lab/p1/campaigns/{campaign}", headers=token).status_code == 200
+    store = http.app.state.context.service.store  # type: ignore[attr-defined]
+    assert store.get_campaign(campaign).owner == "svc-client"
+
+    named = bearer(key.sign({**claims, "preferred_username": "robot"}))
+    made = http.post("/v1/projects/lab/p1/campaigns", json=SPEC, headers=named)
+    assert store.get_campaign(made.json()["id"]).owner == "robot"
+
+    nobody = {k: v for k, v in claims.items() if k not in ("azp", "client_id")}
+    answer = http.get(f"/v1/projects/lab/p1/campaigns/{campaign}", headers=bearer(key.sign(nobody)))
+    assert answer.status_code == 401
+    assert answer.json()["detail"] == "missing claim sub"
