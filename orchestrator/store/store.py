@@ -226,6 +226,8 @@ class Store:
             values: dict[str, Any] = {"state": state, "updated_at": now}
             if state in CAMPAIGN_TERMINAL:
                 values["finished_at"] = now
+            if message is not None:
+                values["message"] = message
             conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
             self._append_events(
                 conn, campaign_id, [EventWrite(now, "campaign", state=state, message=message)]
