@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from cluster import Compute, open_compute
+from cluster import ClusterError, Compute, open_compute
 from orchestrator.engine import Engine
 from orchestrator.errors import CampaignBusy, OrchestratorError
 from orchestrator.service import Service
 from orchestrator.spec import add_import_paths
+from orchestrator.states import CampaignState
 from orchestrator.store import runner_alive
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,16 @@ class Runner:
 
     def _launch(self, campaign_id: str, project: str, import_paths: list[str]) -> None:
         add_import_paths(import_paths)
-        compute = self.compute(project)
+        try:
+            compute = self.compute(project)
+        except ClusterError as exc:
+            # the head node unreachable, a key refused...: say so on the campaign; the service
+            # goes on, and the next campaign tries the cluster again
+            logger.error("campaign %s: cannot start the project's compute: %s", campaign_id, exc)
+            self.service.store.set_campaign_state(
+                campaign_id, CampaignState.FAILED, f"cannot start the project's compute: {exc}"
+            )
+            return
         if compute is None:
             return
         engine = Engine(

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 SKIP_REASON = (
-    "no local SLURM: run `eval \"$(deploy/local-slurm/up)\"` as root (the README's test "
+    'no local SLURM: run `eval "$(deploy/local-slurm/up)"` as root (the README\'s test '
     "command does), or set ORCHESTRATOR_TEST_SLURM_STATE"
 )
 

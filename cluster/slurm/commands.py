@@ -4,6 +4,7 @@ many jobs in one `sacct` call (or one `squeue` call where accounting is off)."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -78,14 +79,15 @@ class SlurmCommands:
         return self.transport.call_sync(self.states(job_ids))
 
     def find_by_name(self, name: str) -> list[str]:
-        """Ids of jobs submitted under `name` in the last 30 days (after a crash)."""
+        """Ids of jobs submitted under `name` (after a crash): in the queue now, or in the
+        last 30 days of accounting (which may lag the queue by a moment)."""
+        quoted = shlex.quote(f"--name={name}")
         result = self.transport.run_sync(
-            ["sacct", "-n", "-P", "-X", "-S", "now-30days", f"--name={name}", "-o", "JobID"],
-            check=False,
+            f"squeue -h {quoted} -o %F; sacct -n -P -X -S now-30days {quoted} -o JobID"
+            " 2>/dev/null; true"
         )
-        if result.exit_status != 0:
-            result = self.transport.run_sync(["squeue", "-h", f"--name={name}", "-o", "%A"])
-        return sorted({line.split("_")[0] for line in result.stdout.split() if line.strip()})
+        ids = {line.split("_")[0] for line in result.stdout.split() if line.strip()}
+        return sorted((i for i in ids if i.isdigit()), key=int)
 
 
 def parse_job_id(stdout: str) -> str:

@@ -59,7 +59,8 @@ class SlurmCompute:
             scheduler["host"] = s.scheduler_host
         if s.dashboard_address:
             scheduler["dashboard_address"] = s.dashboard_address
-        else:
+        else:  # no dashboard; its HTTP server (health checks) still listens, on any port
+            scheduler["dashboard_address"] = f"{s.scheduler_host or ''}:0"
             scheduler["dashboard"] = False
         if s.contact_address:
             scheduler["contact_address"] = contact_url(s.contact_address, s.scheduler_port)

@@ -22,7 +22,7 @@ from orchestrator.errors import CampaignBusy, OrchestratorError, SpecError
 from orchestrator.service import Service, submit_paths
 from orchestrator.settings import load_settings
 from orchestrator.spec import CampaignSpec, add_import_paths, load_file, parse_document
-from orchestrator.states import CAMPAIGN_TERMINAL
+from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import all_succeeded
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -91,7 +91,16 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
     records = [service.store.get_campaign(cid) for cid in ids]
     for record in records:  # workers must be able to import every campaign's callables
         add_import_paths(record.import_paths or [])
-    with open_compute(service.settings.cluster) as compute:
+    try:
+        compute = open_compute(service.settings.cluster)
+    except ClusterError as exc:
+        for record in records:
+            if record.state == CampaignState.ACCEPTED:
+                service.store.set_campaign_state(
+                    record.id, CampaignState.FAILED, f"cannot start the project's compute: {exc}"
+                )
+        raise
+    with compute:
         if compute.dashboard_link and not as_json_output:
             click.echo(f"dashboard: {compute.dashboard_link}", err=True)
         for record in records:
