@@ -59,7 +59,9 @@ class SlurmSettings(BaseModel):
     processes: int = Field(default=1, ge=1)
     memory: str = "2GiB"
     walltime: str = "01:00:00"
-    # Adaptive scaling between these numbers of worker jobs.
+    # Adaptive scaling between these numbers of worker jobs (adaptive: false keeps
+    # `minimum_jobs` running).
+    adaptive: bool = True
     minimum_jobs: int = Field(default=0, ge=0)
     maximum_jobs: int = Field(default=4, ge=1)
     # Workers retire before the walltime ends (dask-worker --lifetime, --lifetime-stagger).

@@ -38,7 +38,10 @@ class SlurmCompute:
         self.batch = SlurmBatchRunner(self.slurm, settings.slurm, self.work_dir)
         try:
             self.cluster = SSHSLURMCluster(**self._cluster_options())
-            self.cluster.adapt(minimum_jobs=s.minimum_jobs, maximum_jobs=s.maximum_jobs)
+            if s.adaptive:
+                self.cluster.adapt(minimum_jobs=s.minimum_jobs, maximum_jobs=s.maximum_jobs)
+            elif s.minimum_jobs:
+                self.cluster.scale(jobs=s.minimum_jobs)
             self.client = Client(self.cluster)
         except Exception as exc:
             self.batch.close()
