@@ -7,12 +7,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
-from orchestrator.errors import CampaignNotFound, InvalidRequest, TaskNotFound
+from orchestrator.engine.plan import compile_plan
+from orchestrator.errors import CampaignNotFound, InvalidRequest, SpecError, TaskNotFound
 from orchestrator.results import ResultsLocation, campaign_results_url
 from orchestrator.settings import Settings
-from orchestrator.spec import CampaignSpec
+from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
+from orchestrator.spec.model import Extension
 from orchestrator.status import build_status
 from orchestrator.store import EventRecord, Store, TaskRecord
 
@@ -144,6 +148,36 @@ class Service:
         if point is not None and not 0 <= point < record.points:
             raise InvalidRequest(f"point {point} is outside 0..{record.points - 1}")
         self.store.request_cancel(campaign_id, step=step, point=point)
+
+    def extend(
+        self,
+        campaign_id: str,
+        *,
+        parameters: dict[str, Any] | None = None,
+        sweep: str = "product",
+        points: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Add points to a campaign, running or finished: a sub-grid (`parameters`, as in a
+        spec, with `sweep`) or explicit `points`. New points are numbered after the others;
+        finished work is untouched, fan-in steps run again to see the new points. Validated
+        as a spec is (SpecError names the field); returns the campaign's status."""
+        if (parameters is None) == (points is None):
+            raise InvalidRequest("give either parameters (a sub-grid) or points")
+        record = self.store.get_campaign(campaign_id)
+        if points is not None:
+            try:
+                block = Extension.from_points(points).model_dump(mode="json")
+            except (ValueError, ValidationError) as exc:
+                raise SpecError.single("points", str(exc)) from None
+        else:
+            block = {"parameters": parameters, "sweep": sweep}
+        document = dict(record.spec)
+        document["extensions"] = [*document.get("extensions", []), block]
+        add_import_paths(record.import_paths or [])
+        spec = parse_document(document)
+        rerun = compile_plan(spec, introspect=False).rerun_on_extend()
+        self.store.extend(campaign_id, spec.to_document(), len(spec.make_sweep()), rerun)
+        return self.status(campaign_id)
 
     def restart(self, campaign_id: str) -> int:
         """Failed and cancelled tasks back to pending (InvalidRequest while a runner holds it)."""

@@ -6,6 +6,7 @@ Points are numbered 0..N-1. For `product`, the last axis varies fastest (the ord
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,4 +184,54 @@ class Sweep:
 
     def iter_points(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
         for i in range(start, len(self) if stop is None else min(stop, len(self))):
+            yield self.point(i)
+
+
+class ChainedSweep:
+    """A campaign's base sweep followed by the blocks added to it while it ran (`extend`):
+    block k's points come after every point of blocks 0..k-1, so indices never change."""
+
+    def __init__(self, blocks: Sequence[Sweep]):
+        if not blocks:
+            raise ValueError("a chained sweep needs at least one block")
+        names = set(blocks[0].names)
+        for block in blocks[1:]:
+            if set(block.names) != names:
+                raise ValueError(f"every block needs exactly the parameters {sorted(names)}")
+        self.blocks = list(blocks)
+        self._starts: list[int] = []
+        total = 0
+        for block in self.blocks:
+            self._starts.append(total)
+            total += block.size
+        self._size = total
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def names(self) -> Sequence[str]:
+        return self.blocks[0].names
+
+    def point(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self._size:
+            raise IndexError(f"point {index} is outside 0..{self._size - 1}")
+        k = bisect.bisect_right(self._starts, index) - 1
+        return self.blocks[k].point(index - self._starts[k])
+
+    def index(self, point: Mapping[str, Any]) -> int:
+        """The first index at which the point occurs."""
+        for start, block in zip(self._starts, self.blocks, strict=True):
+            try:
+                return start + block.index(point)
+            except ValueError:
+                continue
+        raise ValueError("the point is in none of the sweep's blocks")
+
+    def iter_points(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        for i in range(start, self._size if stop is None else min(stop, self._size)):
             yield self.point(i)

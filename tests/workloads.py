@@ -129,3 +129,8 @@ def slurm_job_id(x: int) -> dict[str, Any]:
 
 def total_x(sim: list[dict[str, Any]]) -> int:
     return sum(int(r["x"]) for r in sim)
+
+
+def slow_square(x: float, seconds: float = 0.0) -> float:
+    time.sleep(seconds)
+    return x * x

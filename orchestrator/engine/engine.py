@@ -258,6 +258,12 @@ class Engine:
         self.recorder.campaign_state(final, message)
         self.recorder.snapshot(self.counts.snapshot())
         self.recorder.flush()
+        if self.store.get_campaign(self.campaign_id).points > self.plan.points:
+            # points were added in the instant it ended: run again for them
+            self.store.reopen(
+                self.campaign_id, self.plan.rerun_on_extend(), "reopened: points added as it ended"
+            )
+            return CampaignState.ACCEPTED
         return final
 
     # ------------------------------------------------------------- admission
@@ -689,6 +695,8 @@ class Engine:
             self._control_after = control.id
             if control.action == "cancel":
                 self._apply_cancel(control)
+            elif control.action == "extend":
+                self._apply_extend()
 
     def _apply_cancel(self, control: Control) -> None:
         if control.step is None and control.point is None:
@@ -727,6 +735,33 @@ class Engine:
             for step, batch in self.to_submit.items()
         }
         self.to_submit = {k: v for k, v in self.to_submit.items() if v}
+
+    def _apply_extend(self) -> None:
+        """Points were added (`extend`): take the stored spec's longer sweep; fan-in steps
+        run again to see them. Finished points are untouched."""
+        record = self.store.get_campaign(self.campaign_id)
+        sweep = parse_document(record.spec).make_sweep()
+        added = len(sweep) - self.plan.points
+        if added <= 0 or self.cancelling:
+            return
+        self.plan.sweep = sweep
+        for name in self.plan.foreach_steps:
+            self.counts.grow(name, added)
+        for refs in self.gather_refs.values():
+            refs.extend([None] * added)
+        for name in self.plan.rerun_on_extend():
+            slot = self.singles[name]
+            if slot.state == "pending" and slot.future is None:
+                continue
+            if slot.future is not None:
+                self.inflight.pop(getattr(slot.future, "key", None), None)
+                if self.batch is not None and isinstance(slot.future, str):
+                    self.batch.cancel(slot)
+                else:
+                    self.client.cancel([slot.future])
+                slot.future = None
+            slot.outcome, slot.waiting = None, False
+            self._move(slot, TaskState.PENDING)
 
     def _heartbeat(self) -> None:
         self._next_heartbeat = time.time() + self.config.lease_seconds / 3

@@ -6,7 +6,7 @@ import inspect
 from dataclasses import dataclass, field
 
 from orchestrator.spec import CampaignSpec, Step, import_callable, topological_order
-from orchestrator.sweep import Sweep
+from orchestrator.sweep import ChainedSweep, Sweep
 
 
 @dataclass
@@ -29,7 +29,7 @@ class StepPlan:
 @dataclass
 class Plan:
     spec: CampaignSpec
-    sweep: Sweep
+    sweep: Sweep | ChainedSweep
     steps: dict[str, StepPlan]  # topological order
 
     @property
@@ -49,6 +49,16 @@ class Plan:
 
     def gathered_by_someone(self, step: str) -> bool:
         return any(step in self.steps[d].gathered for d in self.steps[step].downstream)
+
+    def rerun_on_extend(self) -> list[str]:
+        """Single steps that see every point: those gathering foreach steps and the single
+        steps after them (they run again when points are added)."""
+        found: set[str] = set()
+        for name in self.single_steps:
+            if self.steps[name].gathered:
+                found.add(name)
+                found |= {d for d in self.descendants(name) if not self.steps[d].foreach}
+        return [name for name in self.single_steps if name in found]
 
     def descendants(self, step: str) -> set[str]:
         found: set[str] = set()

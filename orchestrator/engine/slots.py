@@ -55,6 +55,11 @@ class Counts:
         counts[old] -= 1
         counts[new] += 1
 
+    def grow(self, step: str, added: int) -> None:
+        """The step has `added` more tasks (points were added to the campaign)."""
+        self.totals[step] += added
+        self.by_step[step]["pending"] += added
+
     def get(self, step: str, state: str) -> int:
         return self.by_step[step].get(state, 0)
 

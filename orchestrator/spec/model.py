@@ -22,7 +22,15 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.sweep import MAX_POINTS, Axis, LinspaceAxis, ListAxis, RangeAxis, Sweep
+from orchestrator.sweep import (
+    MAX_POINTS,
+    Axis,
+    ChainedSweep,
+    LinspaceAxis,
+    ListAxis,
+    RangeAxis,
+    Sweep,
+)
 from orchestrator.units import parse_duration, parse_memory
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
@@ -183,12 +191,35 @@ class Step(_Strict):
         return "batch"
 
 
+class Extension(_Strict):
+    """Points added to a campaign after it was submitted (`extend`): a sub-grid of the same
+    parameters, numbered after every point before it."""
+
+    parameters: dict[str, AxisField] = Field(min_length=1)
+    sweep: Literal["product", "zip"] = "product"
+
+    @classmethod
+    def from_points(cls, points: list[dict[str, Any]]) -> Extension:
+        """Explicit points, as one zip block."""
+        if not points:
+            raise ValueError("no points given")
+        names = sorted(points[0])
+        for i, point in enumerate(points):
+            if sorted(point) != names:
+                raise ValueError(f"point {i} has parameters {sorted(point)}, not {names}")
+        return cls.model_validate(
+            {"parameters": {n: [p[n] for p in points] for n in names}, "sweep": "zip"}
+        )
+
+
 class CampaignSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     parameters: dict[str, AxisField] = Field(default_factory=dict)
     sweep: Literal["product", "zip"] = "product"
     steps: dict[str, Step] = Field(min_length=1)
     results: str | None = None
+    # blocks of points added while the campaign ran (`extend`), after the sweep's own points
+    extensions: list[Extension] = Field(default_factory=list)
 
     @field_validator("parameters")
     @classmethod
@@ -206,8 +237,11 @@ class CampaignSpec(_Strict):
                 raise ValueError(f"{name!r} is not a valid step name (a Python identifier)")
         return value
 
-    def make_sweep(self) -> Sweep:
-        return Sweep(self.parameters, self.sweep)
+    def make_sweep(self) -> Sweep | ChainedSweep:
+        base = Sweep(self.parameters, self.sweep)
+        if not self.extensions:
+            return base
+        return ChainedSweep([base, *(Sweep(e.parameters, e.sweep) for e in self.extensions)])
 
     def to_document(self) -> dict[str, Any]:
         """The spec as a plain document (YAML/JSON shape), for storing and round trips."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.errors import SpecError, SpecIssue
 from orchestrator.spec.model import CampaignSpec, Step
-from orchestrator.sweep import MAX_POINTS
+from orchestrator.sweep import MAX_POINTS, Sweep
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 TEMPLATE_BUILTINS = frozenset({"output_dir", "point", "attempt", "campaign_id", "step"})
@@ -21,6 +21,7 @@ TEMPLATE_BUILTINS = frozenset({"output_dir", "point", "attempt", "campaign_id", 
 def check_semantics(spec: CampaignSpec) -> None:
     issues: list[SpecIssue] = []
     issues += _check_sweep(spec)
+    issues += _check_extensions(spec)
     issues += _check_graph(spec)
     if not issues:  # signatures only make sense on a sound graph
         for name, step in spec.steps.items():
@@ -62,6 +63,30 @@ def _check_sweep(spec: CampaignSpec) -> list[SpecIssue]:
             )
         ]
     return []
+
+
+def _check_extensions(spec: CampaignSpec) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    names = sorted(spec.parameters)
+    if not spec.extensions:
+        return issues
+    try:
+        total = Sweep(spec.parameters, spec.sweep).size
+    except ValueError:
+        return issues  # the base sweep's own problem is reported by _check_sweep
+    for i, ext in enumerate(spec.extensions):
+        base = f"extensions.{i}"
+        if sorted(ext.parameters) != names:
+            issues.append(SpecIssue(f"{base}.parameters", f"needs exactly the parameters {names}"))
+            continue
+        lengths = [axis.size for axis in ext.parameters.values()]
+        if ext.sweep == "zip" and len(set(lengths)) > 1:
+            issues.append(SpecIssue(f"{base}.sweep", "zip needs axes of equal length"))
+            continue
+        total += lengths[0] if ext.sweep == "zip" else math.prod(lengths)
+    if not issues and total > MAX_POINTS:
+        issues.append(SpecIssue("extensions", f"more than {MAX_POINTS} points in all"))
+    return issues
 
 
 def _check_graph(spec: CampaignSpec) -> list[SpecIssue]:

@@ -504,6 +504,68 @@ class Store:
         with self.engine.connect() as conn:
             return [Control(r.id, r.action, r.step, r.point) for r in conn.execute(query)]
 
+    def extend(
+        self, campaign_id: str, spec: dict[str, Any], points: int, rerun: Sequence[str]
+    ) -> int:
+        """Store a campaign's spec with more points (in one transaction) and tell its runner.
+
+        A finished campaign is reopened (`accepted`) and the tasks of `rerun` (fan-in steps,
+        which must see the new points) go back to pending; nothing else that finished runs
+        again. Returns the number of points added.
+        """
+        now = time.time()
+        with self._tx() as conn:
+            row = conn.execute(
+                select(campaigns.c.state, campaigns.c.points).where(campaigns.c.id == campaign_id)
+            ).first()
+            if row is None:
+                raise CampaignNotFound(campaign_id)
+            if row.state == CampaignState.CANCELLED:
+                raise InvalidRequest(f"campaign {campaign_id} is cancelled; restart it first")
+            added = points - int(row.points)
+            if added <= 0:
+                raise InvalidRequest("an extension must add points")
+            conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(spec=spec, points=points, updated_at=now)
+            )
+            reopened = row.state in CAMPAIGN_TERMINAL
+            if reopened:
+                self._reopen(conn, campaign_id, rerun, now)
+            conn.execute(
+                insert(controls).values(
+                    campaign_id=campaign_id, action="extend", created_at=now, active=1
+                )
+            )
+            message = f"extended: {added} point(s) added, {points} in all"
+            self._append_events(conn, campaign_id, [EventWrite(now, "extended", message=message)])
+        return added
+
+    def reopen(self, campaign_id: str, rerun: Sequence[str], message: str) -> None:
+        """Back to `accepted` with `rerun`'s tasks pending (points were added as it ended)."""
+        now = time.time()
+        with self._tx() as conn:
+            self._reopen(conn, campaign_id, rerun, now)
+            self._append_events(
+                conn,
+                campaign_id,
+                [EventWrite(now, "campaign", state=CampaignState.ACCEPTED, message=message)],
+            )
+
+    def _reopen(self, conn: Connection, campaign_id: str, rerun: Sequence[str], now: float) -> None:
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(state=CampaignState.ACCEPTED, finished_at=None, message=None, updated_at=now)
+        )
+        if rerun:
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.campaign_id == campaign_id, tasks.c.step.in_(list(rerun)))
+                .values(state=TaskState.PENDING, error=None, finished_at=None)
+            )
+
     def restart(self, campaign_id: str) -> int:
         """Put failed and cancelled tasks back to pending; returns how many."""
         record = self.get_campaign(campaign_id)
