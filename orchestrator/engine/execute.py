@@ -7,6 +7,7 @@ so the engine collects successes and failures alike in one batched gather.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shlex
 import signal
@@ -28,6 +29,10 @@ from orchestrator.results import ResultsLocation
 from orchestrator.spec.validate import PLACEHOLDER, import_callable
 
 STARTED_TOPIC = "orchestrator-task-started"
+LOG_FILES = ("stdout.log", "stderr.log", "task.log")
+LOG_DEADLINE = 30.0
+"""Seconds spent keeping a failed task's logs (its outputs are not kept)."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -47,6 +52,8 @@ class TaskCall:
     store_limit: int = 65536
     inline_limit: int = 1 << 20
     import_paths: tuple[str, ...] = ()
+    upload_deadline: float | None = None  # None: orchestrator.results.upload.UPLOAD_DEADLINE
+    upload_block_size: int | None = None  # None: orchestrator.results.upload.BLOCK_SIZE
 
 
 def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
@@ -61,15 +68,18 @@ def execute_task(call: TaskCall, upstream: dict[str, Any]) -> Outcome:
 def _execute(
     call: TaskCall, upstream: dict[str, Any], started: float, worker: str | None
 ) -> Outcome:
+    staging: tempfile.TemporaryDirectory[str] | None = None
+    location: ResultsLocation | None = None
+    output_dir: Path | None = None
+    prefix = ""
     try:
         location = _location(call.results_url)
         prefix = location.task_prefix(call.step, call.point)
-        scratch = None
         if location.is_local:
             output_dir = location.local_dir(prefix)
-        else:
-            scratch = tempfile.TemporaryDirectory(prefix="orchestrator-task-")
-            output_dir = Path(scratch.name)
+        else:  # files are staged on the worker and stored when the task has succeeded
+            staging = tempfile.TemporaryDirectory(prefix="orchestrator-task-")
+            output_dir = Path(staging.name)
         ctx = TaskContext(
             campaign_id=call.campaign_id,
             step=call.step,
@@ -85,11 +95,18 @@ def _execute(
             value = _run_callable(call, ctx, upstream)
         stored, data, filename = encode(value, call.store_limit)
         result_url = None
-        if data is not None:
+        if data is not None and location.is_local:
             result_url = location.write_bytes(f"{prefix}/{filename}", data)
-        if scratch is not None:
-            location.upload_dir(output_dir, prefix)
-            scratch.cleanup()
+        elif data is not None:
+            (output_dir / filename).write_bytes(data)
+            result_url = location.url(f"{prefix}/{filename}")
+        # the task succeeds only once every file is stored (and verified, when remote)
+        outputs = location.store_dir(
+            output_dir,
+            prefix,
+            deadline=call.upload_deadline,
+            block_size=call.upload_block_size,
+        )
         inline = data is None or len(data) <= call.inline_limit
         return Outcome(
             ok=True,
@@ -100,10 +117,13 @@ def _execute(
             started_at=started,
             finished_at=time.time(),
             worker=worker,
+            outputs=[o.to_dict() for o in outputs],
         )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, TaskTimeout):
             raise
+        if staging is not None and location is not None and output_dir is not None:
+            _keep_logs(location, output_dir, prefix, call)
         return Outcome(
             ok=False,
             error=_describe(exc),
@@ -111,6 +131,21 @@ def _execute(
             finished_at=time.time(),
             worker=worker,
         )
+    finally:
+        if staging is not None:
+            staging.cleanup()
+
+
+def _keep_logs(location: ResultsLocation, output_dir: Path, prefix: str, call: TaskCall) -> None:
+    """A failed task's logs still go to the results location (`orchestrator logs`)."""
+    logs = [name for name in LOG_FILES if (output_dir / name).is_file()]
+    if not logs:
+        return
+    deadline = min(LOG_DEADLINE, call.upload_deadline or LOG_DEADLINE)
+    try:
+        location.store_dir(output_dir, prefix, deadline=deadline, only=logs)
+    except Exception as exc:  # the task's own error matters more
+        logger.warning("could not keep the logs of a failed task: %s", exc)
 
 
 def _announce_start(call: TaskCall, started: float) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.results import open_url
@@ -30,6 +30,9 @@ class Outcome:
     started_at: float | None = None
     finished_at: float | None = None
     worker: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    """The files the task left in its output folder, stored before it succeeded: one
+    `StoredFile.to_dict()` each (`path`, `url`, `size`, `digest` "sha256:…", `media_type`)."""
 
     def load(self) -> Any:
         """The task's value, from inline data or from the results location."""

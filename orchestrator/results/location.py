@@ -1,0 +1,282 @@
+"""A campaign's results location: a local folder, or an object store through fsspec."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import posixpath
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from orchestrator.errors import ResultsError
+from orchestrator.results import upload
+from orchestrator.results.retry import retrying
+
+_MEDIA_TYPES = {".log": "text/plain", ".jsonl": "application/jsonl", ".npy": "application/x-npy"}
+_SKIPPED_SUFFIX = ".tmp"  # half-written files (write_bytes' temporary names)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One output of a task, where it is kept and what it holds."""
+
+    path: str
+    """Relative to the task's output folder (posix separators)."""
+    url: str
+    size: int
+    digest: str
+    """`sha256:<hex>`."""
+    media_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def media_type(name: str) -> str:
+    suffix = posixpath.splitext(name)[1].lower()
+    return _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def campaign_results_url(results: str, name: str, campaign_id: str) -> str:
+    """The campaign's own folder under the spec's `results` (relative paths from the cwd)."""
+    if "://" not in results:
+        results = os.path.abspath(os.path.expanduser(results))
+    return posixpath.join(results.rstrip("/"), f"{name}-{campaign_id}")
+
+
+def storage_options(url: str) -> dict[str, Any]:
+    """fsspec options for `url`. S3: credentials and endpoint the boto3 way.
+
+    The endpoint (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`) is passed explicitly, so that
+    fsspec's cache of filesystems tells endpoints apart; botocore's own retries are kept short
+    because ours (with a deadline) come on top.
+    """
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    if protocol not in ("s3", "s3a"):
+        return {}
+    options: dict[str, Any] = {
+        "config_kwargs": {
+            "connect_timeout": 10,
+            "read_timeout": 120,
+            "retries": {"mode": "standard", "max_attempts": 2},
+        }
+    }
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
+
+
+def endpoint_of(url: str) -> str:
+    """Where `url`'s store is reached, for error messages (never credentials)."""
+    options = storage_options(url)
+    endpoint = options.get("client_kwargs", {}).get("endpoint_url")
+    if endpoint:
+        scheme, _, rest = endpoint.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"  # no user:password@ if one was given
+    if options:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        return f"AWS S3 ({region or 'default region'})"
+    return url.split("://", 1)[0]
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    try:
+        return fsspec.core.url_to_fs(url, **storage_options(url))
+    except (ImportError, ValueError) as exc:
+        raise ResultsError(f"cannot use results location {url!r}: {exc}") from exc
+
+
+class ResultsLocation:
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+        self.fs, self.root = filesystem(self.base_url)
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+        self._manifest_lock = threading.Lock()
+        self._unsent_parts: list[tuple[str, bytes]] = []
+
+    def task_prefix(self, step: str, point: int | None) -> str:
+        return step if point is None else f"{step}/{point:06d}"
+
+    def path(self, relpath: str) -> str:
+        return posixpath.join(self.root, relpath)
+
+    def url(self, relpath: str) -> str:
+        return posixpath.join(self.base_url, relpath)
+
+    def local_dir(self, relpath: str) -> Path:
+        if not self.is_local:
+            raise ResultsError(f"{self.base_url} is not a local folder")
+        path = Path(self.path(relpath))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ----------------------------------------------------------------- files
+    def write_bytes(self, relpath: str, data: bytes, *, deadline: float | None = None) -> str:
+        """Write durably: to a temporary name, then rename (local) or a verified put (remote)."""
+        target = self.path(relpath)
+        try:
+            if self.is_local:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                tmp = f"{target}.{uuid.uuid4().hex}{_SKIPPED_SUFFIX}"
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, target)
+            else:
+                self._put(data, relpath, deadline)
+        except OSError as exc:
+            raise ResultsError(f"cannot write {self.url(relpath)}: {exc}") from exc
+        return self.url(relpath)
+
+    def read_bytes(self, relpath: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(self.path(relpath)))
+        except (OSError, FileNotFoundError) as exc:
+            raise ResultsError(f"cannot read {self.url(relpath)}: {exc}") from exc
+
+    def store_dir(
+        self,
+        local: Path,
+        relpath: str,
+        *,
+        deadline: float | None = None,
+        block_size: int | None = None,
+        only: Iterable[str] | None = None,
+    ) -> list[StoredFile]:
+        """The files of a task's folder, stored under `relpath` and described.
+
+        Local results: the folder *is* `relpath`; its files are only described (hashed).
+        Remote results: every file is uploaded (verified) before this returns; a file that
+        cannot be stored within `deadline` seconds (default `upload.UPLOAD_DEADLINE`, for all
+        the files together) raises ResultsError. `only` limits it to those names.
+        """
+        names = sorted(only) if only is not None else _files_under(local)
+        seconds = upload.UPLOAD_DEADLINE if deadline is None else deadline
+        ends = time.monotonic() + seconds
+        stored = []
+        for name in names:
+            source = local / name
+            if not source.is_file():
+                continue
+            target = f"{relpath}/{name}"
+            if self.is_local:
+                digests = upload.sha256_file(source)
+            else:
+                digests = self._put(source, target, seconds, ends=ends, block_size=block_size)
+            stored.append(
+                StoredFile(
+                    path=name,
+                    url=self.url(target),
+                    size=digests.size,
+                    digest=f"sha256:{digests.sha256}",
+                    media_type=media_type(name),
+                )
+            )
+        return stored
+
+    def _put(
+        self,
+        source: Path | bytes,
+        relpath: str,
+        deadline: float | None,
+        *,
+        ends: float | None = None,
+        block_size: int | None = None,
+    ) -> upload.Digests:
+        seconds = upload.UPLOAD_DEADLINE if deadline is None else deadline
+        try:
+            return upload.put(
+                self.fs,
+                source,
+                self.path(relpath),
+                deadline=time.monotonic() + seconds if ends is None else ends,
+                block_size=upload.BLOCK_SIZE if block_size is None else block_size,
+                content_type=media_type(relpath),
+            )
+        except Exception as exc:
+            raise ResultsError(
+                f"could not store {self.url(relpath)} at {endpoint_of(self.base_url)} "
+                f"(gave up after {seconds:g}s): {_short(exc)}"
+            ) from exc
+
+    # -------------------------------------------------------------- manifest
+    def append_manifest(self, entries: Iterable[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(e, default=str) + "\n" for e in entries)
+        if self.is_local:
+            if not lines:
+                return
+            path = Path(self.path("manifest.jsonl"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(lines)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return
+        # object stores cannot append: one part per flush, named so that they sort in order;
+        # a part that cannot be written now is kept and sent again with the next flush
+        with self._manifest_lock:
+            if lines:
+                name = f"manifest/part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.jsonl"
+                self._unsent_parts.append((name, lines.encode()))
+            while self._unsent_parts:
+                name, data = self._unsent_parts[0]
+                self._put(data, name, upload.MANIFEST_DEADLINE)
+                self._unsent_parts.pop(0)
+
+    def read_manifest(self) -> list[dict[str, Any]]:
+        """Every manifest line so far (a task may appear more than once; the last one wins)."""
+        texts: list[str] = []
+        if self.is_local:
+            path = Path(self.path("manifest.jsonl"))
+            if path.exists():
+                texts.append(path.read_text(encoding="utf-8"))
+        else:
+            folder = self.path("manifest")
+            self.fs.invalidate_cache(folder)  # a listing cached earlier would hide new parts
+            deadline = time.monotonic() + upload.MANIFEST_DEADLINE
+            parts = sorted(
+                retrying(
+                    lambda: self.fs.glob(f"{folder}/part-*.jsonl"),
+                    deadline=deadline,
+                    what=f"list {folder}",
+                )
+            )
+            if parts:
+                data = retrying(
+                    lambda: self.fs.cat(parts), deadline=deadline, what=f"read {folder}"
+                )
+                texts += [data[part].decode() for part in parts]
+        return [json.loads(line) for text in texts for line in text.splitlines() if line]
+
+
+def _files_under(folder: Path) -> list[str]:
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and not path.name.endswith(_SKIPPED_SUFFIX)
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
+
+
+def open_url(url: str) -> bytes:
+    """Read a whole file given by URL (a stored result)."""
+    try:
+        fs, path = filesystem(url)
+        return bytes(fs.cat_file(path))
+    except (OSError, FileNotFoundError) as exc:
+        raise ResultsError(f"cannot read {url}: {exc}") from exc
