@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class StepCounts(BaseModel):
@@ -42,9 +42,25 @@ class CancelRequest(BaseModel):
     point: int | None = Field(None, ge=0, description="only this point")
 
 
+class ExtendRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"points": [{"amplitude": 0.11, "gnabar": 0.12}]}]},
+    )
+
+    parameters: dict[str, Any] | None = Field(
+        None, description="a sub-grid: one axis per parameter, as in a spec's `parameters`"
+    )
+    sweep: Literal["product", "zip"] = "product"
+    points: list[dict[str, Any]] | None = Field(
+        None, min_length=1, max_length=100_000, description="explicit points"
+    )
+
+
 class Task(BaseModel):
     step: str
     point: int | None
+    parameters: dict[str, Any] | None = Field(None, description="the point's parameters")
     state: str
     attempt: int
     result: Any = None
@@ -83,6 +99,9 @@ class ClusterInfo(BaseModel):
     workers: int
     threads: int
     dashboard_link: str | None = None
+    campaigns_dashboard: str | None = Field(
+        None, description="the dashboard's Campaigns page: progress per campaign and step"
+    )
 
 
 class FieldError(BaseModel):

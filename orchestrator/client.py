@@ -214,6 +214,22 @@ class Client:
             json=_params(step=step, point=point),
         )
 
+    def extend(
+        self,
+        campaign_id: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        sweep: str = "product",
+        points: builtins.list[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Add points (a sub-grid of `parameters`, or explicit `points`); the status."""
+        body: dict[str, Any] = {"sweep": sweep}
+        if parameters is not None:
+            body["parameters"] = dict(parameters)
+        if points is not None:
+            body["points"] = [dict(p) for p in points]
+        return self._json("POST", f"/campaigns/{_segment(campaign_id)}/extend", json=body)
+
     def restart(self, campaign_id: str) -> dict[str, Any]:
         return self._json("POST", f"/campaigns/{_segment(campaign_id)}/restart")
 

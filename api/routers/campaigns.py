@@ -1,4 +1,4 @@
-"""Campaigns of a project: submit, list, get, delete, cancel, restart."""
+"""Campaigns of a project: submit, list, get, delete, cancel, restart, extend."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ID, CampaignDep, Context, ProjectDep
 from api.errors import NotFound
 from api.routers import _cursor
-from api.schemas import SPEC_EXAMPLE, CampaignPage, CampaignStatus, CancelRequest, problems
+from api.schemas import (
+    SPEC_EXAMPLE,
+    CampaignPage,
+    CampaignStatus,
+    CancelRequest,
+    ExtendRequest,
+    problems,
+)
 from orchestrator.errors import CampaignNotFound
 from orchestrator.spec import parse_document
 from orchestrator.status import build_status
@@ -159,6 +166,32 @@ async def restart(scope: ProjectDep, record: CampaignDep, context: Context) -> d
     """Run failed and cancelled tasks again (and what they held)."""
     scope.require("submit")
     await run_in_threadpool(context.service.restart, record.id)
+    context.statuses.invalidate(record.id)
+    context.runner.wake()
+    return await run_in_threadpool(context.service.status, record.id)
+
+
+@router.post(
+    "/{campaign_id}/extend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CampaignStatus,
+    responses=problems(409),
+)
+async def extend(
+    scope: ProjectDep, record: CampaignDep, context: Context, request: ExtendRequest
+) -> dict[str, Any]:
+    """Add points to the campaign, running or finished: a sub-grid of the same parameters
+    (`parameters`, axes as in a spec, with `sweep`) or explicit `points`. New points are
+    numbered after the others; finished work is untouched; fan-in steps run again. Invalid
+    points → 422 with the same field paths as a spec (`extensions.N.parameters…`)."""
+    scope.require("submit")
+    await run_in_threadpool(
+        context.service.extend,
+        record.id,
+        parameters=request.parameters,
+        sweep=request.sweep,
+        points=request.points,
+    )
     context.statuses.invalidate(record.id)
     context.runner.wake()
     return await run_in_threadpool(context.service.status, record.id)

@@ -11,7 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CampaignDep, Context
 from api.routers import _cursor
 from api.schemas import TaskPage, problems
+from orchestrator.spec import CampaignSpec
 from orchestrator.states import TaskState
+from orchestrator.sweep import ChainedSweep, Sweep
 
 router = APIRouter(
     prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}",
@@ -33,6 +35,7 @@ async def list_tasks(
     after = _cursor.decode(cursor, str, int) if cursor else None
 
     def page() -> dict[str, Any]:
+        sweep = CampaignSpec.model_validate(record.spec).make_sweep()
         rows = context.service.store.list_tasks(
             record.id,
             step=step,
@@ -40,12 +43,18 @@ async def list_tasks(
             limit=limit + 1,
             after=after,
         )
-        items = [row.__dict__ for row in rows[:limit]]
+        items = [
+            {**row.__dict__, "parameters": _parameters(sweep, row.point)} for row in rows[:limit]
+        ]
         last = rows[limit - 1] if len(rows) > limit else None
         point = -1 if last is None or last.point is None else last.point
         return {"items": items, "next_cursor": _cursor.encode([last.step, point]) if last else None}
 
     return await run_in_threadpool(page)
+
+
+def _parameters(sweep: Sweep | ChainedSweep, point: int | None) -> dict[str, Any] | None:
+    return sweep.point(point) if point is not None and 0 <= point < len(sweep) else None
 
 
 @router.get("/tasks/{task}/logs", response_class=PlainTextResponse)

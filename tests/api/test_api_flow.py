@@ -188,3 +188,22 @@ def test_a_postgres_backed_server_runs_a_campaign(app_settings: Settings, pg_url
     store = Store(pg_url)
     assert store.get_campaign(final["id"]).project == "lab/p1"
     store.close()
+
+
+def test_extend_over_http(live: TestClient, issuer: DevIssuer):
+    auth = bearer(issuer.token(project="lab/p1"))
+    campaign = live.post(BASE, json=SPEC, headers=auth).json()
+    url = f"{BASE}/{campaign['id']}"
+    _wait_state(live, url, auth, {"succeeded"})
+    bad = live.post(f"{url}/extend", json={"parameters": {"y": [1]}}, headers=auth)
+    assert bad.status_code == 422, bad.text
+    assert "extensions.0.parameters" in bad.text
+    made = live.post(f"{url}/extend", json={"points": [{"x": 10}]}, headers=auth)
+    assert made.status_code == 202, made.text
+    assert made.json()["points"] == 7
+    status = _wait_state(live, url, auth, {"succeeded", "failed"})
+    assert status["state"] == "succeeded" and status["steps"]["sq"]["succeeded"] == 7
+    tasks = live.get(f"{url}/tasks", params={"step": "total"}, headers=auth).json()
+    assert tasks["items"][0]["result"] == sum(x * x for x in range(6)) + 100
+    other = bearer(issuer.token(project="lab/p2"))
+    assert live.post(f"{url}/extend", json={"points": [{"x": 1}]}, headers=other).status_code == 404
