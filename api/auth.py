@@ -44,6 +44,9 @@ REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud")
 # account's, or with "lightweight" access tokens), which still name a user or a client.
 PRINCIPAL_CLAIMS: Final = ("sub", "preferred_username", "azp", "client_id")
 FETCH_FAILED: Final = "cannot fetch the issuer's keys"
+# The realm role of the service's own identity (its Keycloak client's service account), the
+# only caller of internal routes such as the provisioner's; end users never hold it.
+SERVICE_ROLE: Final = "orchestrator-service"
 
 
 def is_project(project: str) -> bool:
@@ -67,6 +70,12 @@ class Principal:
     subject: str
     username: str | None
     memberships: dict[str, frozenset[str]] = field(hash=False)
+    realm_roles: frozenset[str] = frozenset()
+
+    @property
+    def is_service(self) -> bool:
+        """Whether the caller is the service itself (holds SERVICE_ROLE), not an end user."""
+        return SERVICE_ROLE in self.realm_roles
 
     def roles(self, project: str) -> frozenset[str]:
         return self.memberships.get(project, frozenset())
@@ -275,7 +284,19 @@ def _principal(claims: dict[str, Any]) -> Principal:
         subject=subject,
         username=username if isinstance(username, str) else None,
         memberships=parse_groups(claims.get("groups")),
+        realm_roles=parse_realm_roles(claims),
     )
+
+
+def parse_realm_roles(claims: dict[str, Any]) -> frozenset[str]:
+    """Realm roles: Keycloak's `realm_access.roles`, or a flat `roles` claim (other issuers);
+    anything that is not a list of strings is ignored."""
+    access = claims.get("realm_access")
+    found: list[object] = []
+    for roles in (access.get("roles") if isinstance(access, dict) else None, claims.get("roles")):
+        if isinstance(roles, list):
+            found += roles
+    return frozenset(role for role in found if isinstance(role, str))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,23 @@ async def current_user(request: Request, context: Context) -> Principal:
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
+async def service_identity(
+    user: CurrentUser,
+    vlab_id: Annotated[str, Path(pattern=ID)],
+    project_id: Annotated[str, Path(pattern=ID)],
+) -> Principal:
+    """The service's own identity, for internal project routes. An end user's token gets
+    403 in a project of theirs, and 404 elsewhere (the isolation rule above)."""
+    if user.is_service:
+        return user
+    if not user.roles(f"{vlab_id}/{project_id}"):
+        raise NotFound(f"no project {vlab_id}/{project_id}")
+    raise Forbidden("only the service's own identity may call this route")
+
+
+ServiceIdentity = Annotated[Principal, Depends(service_identity)]
+
+
 @dataclass(frozen=True)
 class ProjectScope:
     project: str

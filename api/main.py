@@ -13,7 +13,7 @@ from api.auth import TokenVerifier
 from api.context import AppContext
 from api.issuer import DevIssuer
 from api.middleware import AccessLog, BodyLimit
-from api.routers import campaigns, cluster, events, health, tasks
+from api.routers import campaigns, cluster, events, health, hpc_cluster, tasks
 from orchestrator.runner import Runner
 from orchestrator.service import Service
 from orchestrator.settings import Settings, load_settings
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) 
 
     app = FastAPI(title="Workflow Service", version="1", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
-    for module in (campaigns, tasks, events, cluster, health):
+    for module in (campaigns, tasks, events, cluster, hpc_cluster, health):
         app.include_router(module.router)
 
     @app.get("/dev-issuer/jwks.json", tags=["health"], include_in_schema=True)

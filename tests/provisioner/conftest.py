@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from cluster.provisioner import ProvisionerSettings
+from tests.api.conftest import app_settings, http, issuer  # noqa: F401 (the API's fixtures)
 
 REGION = "eu-north-1"
 
