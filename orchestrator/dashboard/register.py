@@ -1,0 +1,79 @@
+"""Puts the Campaigns page on the Dask dashboard of every scheduler this process starts.
+
+Dask builds a scheduler's dashboard, when the scheduler starts, from the page factories in
+`distributed.dashboard.scheduler.applications` (path → factory). Registering adds one there,
+so the page appears on any scheduler started afterwards in this process: the LocalCluster's
+and the SLURM cluster's alike (both run their scheduler here). `cluster/` needs no change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+from orchestrator.dashboard.progress import CampaignsFeed, as_store_factory
+from orchestrator.store import Store
+
+logger = logging.getLogger(__name__)
+
+PAGE = "campaigns"
+_feeds: dict[str, CampaignsFeed] = {}  # path → the feed of the page registered there
+
+
+def register_campaigns_page(
+    store: Store | str | Callable[[], Store],
+    project: str | None = None,
+    *,
+    interval: float = 1.0,
+    limit: int = 10,
+    path: str = f"/{PAGE}",
+) -> bool:
+    """Serve the Campaigns page at `path` on the dashboard of every Dask scheduler started
+    later in this process. `store`: a Store, a database URL (opened read-only on first view),
+    or a function that opens one. `project`: show only its campaigns (one process per project);
+    None shows every project's, or the one named by the page's `?project=vlab/project`.
+    Returns False (and logs why) when the dashboard cannot be served (Bokeh missing).
+    Calling it again replaces the page."""
+    try:
+        from distributed.dashboard import scheduler as dashboard
+
+        from orchestrator.dashboard.page import campaigns_doc
+    except ImportError as exc:
+        logger.warning("no Campaigns page on the Dask dashboard: %s", exc)
+        return False
+    opener, owns = as_store_factory(store)
+    feed = CampaignsFeed(opener, limit=limit, fresh=interval, owns_store=owns)
+    dashboard.applications[path] = campaigns_doc(feed, project, int(interval * 1000))
+    previous = _feeds.pop(path, None)
+    _feeds[path] = feed
+    if previous is not None:
+        previous.close()
+    return True
+
+
+def unregister_campaigns_page(path: str = f"/{PAGE}") -> None:
+    """Schedulers started from now on have no such page (those running keep theirs)."""
+    try:
+        from distributed.dashboard import scheduler as dashboard
+    except ImportError:
+        return
+    dashboard.applications.pop(path, None)
+    feed = _feeds.pop(path, None)
+    if feed is not None:
+        feed.close()
+
+
+def campaigns_page_registered(path: str = f"/{PAGE}") -> bool:
+    return path in _feeds
+
+
+def campaigns_url(dashboard_link: str | None, project: str | None = None) -> str | None:
+    """The Campaigns page beside a dashboard page: `http://host:8787/status` →
+    `http://host:8787/campaigns` (a proxied `…/proxy/8787/status` keeps its prefix)."""
+    if not dashboard_link:
+        return None
+    parts = urlsplit(dashboard_link)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
+    url = urljoin(base, PAGE)
+    return f"{url}?{urlencode({'project': project})}" if project else url
