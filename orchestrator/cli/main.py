@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from cluster import ClusterError, open_compute
+from orchestrator.cli.cluster import cluster as cluster_group
 from orchestrator.cli.kg import kg
 from orchestrator.cli.output import as_json, format_event, print_list, print_status
 from orchestrator.cli.progress import StepProgress
@@ -388,6 +389,7 @@ def token(project: str, role: str, user: str, ttl: int) -> None:
 
 
 cli.add_command(kg)
+cli.add_command(cluster_group)
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""`orchestrator cluster …`: a project's HPC cluster through the provisioner (DESIGN.md)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from cluster import ClusterError
+from cluster.provisioner import (
+    ClusterRecord,
+    ClusterState,
+    Provisioner,
+    ProvisionerSettings,
+    open_provisioner,
+    to_yaml,
+)
+from orchestrator.errors import OrchestratorError
+from orchestrator.settings import load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+PROJECT = click.option("--project", required=True, help="VLAB/PROJECT")
+KIND = click.option(
+    "--kind",
+    type=click.Choice(["local", "parallelcluster"]),
+    help="The back end (default: the settings', else local).",
+)
+
+
+def _errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ClusterError, OrchestratorError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(kind: str | None) -> tuple[ProvisionerSettings, Any]:
+    settings = load_settings()
+    provisioner: ProvisionerSettings = (
+        getattr(settings, "provisioner", None) or ProvisionerSettings()
+    )
+    if kind is not None:
+        provisioner = provisioner.model_copy(update={"kind": kind})
+    return provisioner, settings.data_dir
+
+
+def _provisioner(kind: str | None) -> Provisioner:
+    settings, data_dir = _settings(kind)
+    return open_provisioner(settings, data_dir=data_dir)
+
+
+def _print(record: ClusterRecord) -> None:
+    click.echo(json.dumps(record.to_dict(), indent=2))
+    if record.state is ClusterState.FAILED:
+        sys.exit(1)
+
+
+@click.group(name="cluster")
+def cluster() -> None:
+    """A project's HPC cluster: its ParallelCluster configuration, create, status, delete."""
+
+
+@cluster.command()
+@PROJECT
+@click.option("--tier", default="small", show_default=True)
+@click.option("--no-lustre", is_flag=True, help="Without FSx for Lustre.")
+@_errors
+def config(project: str, tier: str, no_lustre: bool) -> None:
+    """Print the ParallelCluster (v3) configuration the provisioner would create (the
+    subnet is claimed from the pool at create time)."""
+    from cluster.provisioner import render_config
+
+    settings, _ = _settings(None)
+    click.echo(to_yaml(render_config(settings, project, tier, no_lustre=no_lustre)), nl=False)
+
+
+@cluster.command()
+@PROJECT
+@click.option("--tier", default="small", show_default=True)
+@click.option("--no-lustre", is_flag=True, help="Without FSx for Lustre.")
+@KIND
+@_errors
+def create(project: str, tier: str, no_lustre: bool, kind: str | None) -> None:
+    """Create the project's cluster (or show the one it has); exit 1 if it failed."""
+    _print(_provisioner(kind).create(project, tier, no_lustre=no_lustre))
+
+
+@cluster.command()
+@PROJECT
+@KIND
+@_errors
+def status(project: str, kind: str | None) -> None:
+    """The project's cluster record, its state refreshed from the back end."""
+    _print(_provisioner(kind).status(project))
+
+
+@cluster.command()
+@PROJECT
+@KIND
+@_errors
+def delete(project: str, kind: str | None) -> None:
+    """Delete the project's cluster (safe to repeat)."""
+    _print(_provisioner(kind).delete(project))
