@@ -25,7 +25,7 @@ from typing import Any
 from orchestrator.context import TaskContext
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.errors import CommandFailed, TaskTimeout
-from orchestrator.results import ResultsLocation
+from orchestrator.results import ResultsLocation, upload
 from orchestrator.spec.validate import PLACEHOLDER, import_callable
 
 STARTED_TOPIC = "orchestrator-task-started"
@@ -141,7 +141,7 @@ def _keep_logs(location: ResultsLocation, output_dir: Path, prefix: str, call: T
     logs = [name for name in LOG_FILES if (output_dir / name).is_file()]
     if not logs:
         return
-    deadline = min(LOG_DEADLINE, call.upload_deadline or LOG_DEADLINE)
+    deadline = min(LOG_DEADLINE, call.upload_deadline or upload.UPLOAD_DEADLINE)
     try:
         location.store_dir(output_dir, prefix, deadline=deadline, only=logs)
     except Exception as exc:  # the task's own error matters more

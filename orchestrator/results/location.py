@@ -101,6 +101,7 @@ class ResultsLocation:
         self.base_url = base_url.rstrip("/")
         self.fs, self.root = filesystem(self.base_url)
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        self.endpoint = endpoint_of(self.base_url)  # the one `fs` was made for
         self._manifest_lock = threading.Lock()
         self._unsent_parts: list[tuple[str, bytes]] = []
 
@@ -206,7 +207,7 @@ class ResultsLocation:
             )
         except Exception as exc:
             raise ResultsError(
-                f"could not store {self.url(relpath)} at {endpoint_of(self.base_url)} "
+                f"could not store {self.url(relpath)} at {self.endpoint} "
                 f"(gave up after {seconds:g}s): {_short(exc)}"
             ) from exc
 

@@ -82,7 +82,7 @@ def is_transient(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, TransientError | TRANSIENT_TYPES):
+        if isinstance(current, (TransientError, *TRANSIENT_TYPES)):
             return True
         response = getattr(current, "response", None)  # botocore ClientError
         if isinstance(response, dict):
