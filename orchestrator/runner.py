@@ -15,6 +15,7 @@ from collections.abc import Callable
 from cluster import ClusterError, Compute, open_compute
 from orchestrator.engine import Engine
 from orchestrator.errors import CampaignBusy, OrchestratorError
+from orchestrator.kg.outbox import Registrar
 from orchestrator.service import Service
 from orchestrator.spec import add_import_paths
 from orchestrator.states import CampaignState
@@ -45,11 +46,13 @@ class Runner:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        self.registrar: Registrar | None = None
         self._retry_at: dict[str, tuple[int, float]] = {}  # crashed campaign → (crashes, when)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._poll, name="orchestrator-runner", daemon=True)
         self._thread.start()
+        self.registrar = self.service.registrar().start()
 
     def wake(self) -> None:
         """Look for new campaigns now (after a submit or restart)."""
@@ -81,6 +84,8 @@ class Runner:
             computes, self.computes = list(self.computes.values()), {}
         for compute in computes:
             compute.close()
+        if self.registrar is not None:
+            self.registrar.close(drain=2.0)
 
     def _poll(self) -> None:
         while not self._closing.is_set():

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from orchestrator.kg.outbox import Registrar
 
 from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
@@ -201,6 +204,14 @@ class Service:
             compute=compute,
         )
         return engine.run()
+
+    def registrar(self) -> Registrar:
+        """Sends the store's outbox to the knowledge graph (start() it; close(drain=…))."""
+        from orchestrator.kg.outbox import Registrar
+        from orchestrator.kg.settings import open_knowledge_graph
+
+        settings = self.settings
+        return Registrar(self.store, lambda: open_knowledge_graph(settings.kg, settings.data_dir))
 
     def unfinished(self, project: str | None = None) -> list[str]:
         return [r.id for r in self.store.unfinished_campaigns(project)]

@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from cluster import ClusterSettings
 from orchestrator.errors import SettingsError
+from orchestrator.kg.settings import KnowledgeGraphSettings
 
 
 def default_data_dir() -> Path:
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    kg: KnowledgeGraphSettings = Field(default_factory=KnowledgeGraphSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     url: str | None = None
     """A running server (`orchestrator serve`): the CLI then talks to it over HTTP."""

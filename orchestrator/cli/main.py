@@ -88,7 +88,6 @@ def _load_spec(path: str, results: str | None) -> CampaignSpec:
 def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> int:
     """Run campaigns one after another on one compute; exit code over all of them."""
     _quiet_dask()
-    code = EXIT_OK
     records = [service.store.get_campaign(cid) for cid in ids]
     for record in records:  # workers must be able to import every campaign's callables
         add_import_paths(record.import_paths or [])
@@ -101,34 +100,45 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
                     record.id, CampaignState.FAILED, f"cannot start the project's compute: {exc}"
                 )
         raise
-    with compute:
-        if compute.dashboard_link and not as_json_output:
-            click.echo(f"dashboard: {compute.dashboard_link}", err=True)
-        for record in records:
-            status = service.status(record.id)
-            steps = {name: counts["total"] for name, counts in status["steps"].items()}
-            click.echo(f"campaign {record.id} ({record.name}): {record.points} point(s)", err=True)
-            try:
-                with StepProgress(steps) as progress:
-                    service.run(record.id, compute, progress)
-            except CampaignBusy as exc:
-                click.echo(f"skipped: {exc}", err=True)
-                code = EXIT_FAILED
-                continue
-            except KeyboardInterrupt:
-                click.echo(
-                    f"\ninterrupted: campaign {record.id} keeps what finished; "
-                    "`orchestrator resume` continues it",
-                    err=True,
-                )
-                return EXIT_INTERRUPTED
-            final = service.status(record.id)
-            if as_json_output:
-                click.echo(as_json(final))
-            else:
-                print_status(final)
-            if not all_succeeded(final):
-                code = EXIT_FAILED
+    registrar = service.registrar().start()  # provenance, sent while the campaign runs
+    try:
+        with compute:
+            return _run_on(service, compute, records, as_json_output)
+    finally:
+        # what the knowledge graph did not take yet stays in the store's outbox: the next
+        # run, resume or serve sends it
+        registrar.close(drain=10.0)
+
+
+def _run_on(service: Service, compute: Any, records: list[Any], as_json_output: bool) -> int:
+    code = EXIT_OK
+    if compute.dashboard_link and not as_json_output:
+        click.echo(f"dashboard: {compute.dashboard_link}", err=True)
+    for record in records:
+        status = service.status(record.id)
+        steps = {name: counts["total"] for name, counts in status["steps"].items()}
+        click.echo(f"campaign {record.id} ({record.name}): {record.points} point(s)", err=True)
+        try:
+            with StepProgress(steps) as progress:
+                service.run(record.id, compute, progress)
+        except CampaignBusy as exc:
+            click.echo(f"skipped: {exc}", err=True)
+            code = EXIT_FAILED
+            continue
+        except KeyboardInterrupt:
+            click.echo(
+                f"\ninterrupted: campaign {record.id} keeps what finished; "
+                "`orchestrator resume` continues it",
+                err=True,
+            )
+            return EXIT_INTERRUPTED
+        final = service.status(record.id)
+        if as_json_output:
+            click.echo(as_json(final))
+        else:
+            print_status(final)
+        if not all_succeeded(final):
+            code = EXIT_FAILED
     return code
 
 

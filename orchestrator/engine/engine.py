@@ -24,7 +24,7 @@ from distributed import Client
 
 from cluster.compute import Compute
 from cluster.errors import ClusterConfigError, ClusterError
-from orchestrator.engine.batch import BatchSteps
+from orchestrator.engine.batch import BatchSteps, JobRef
 from orchestrator.engine.execute import TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
 from orchestrator.engine.plan import StepPlan, compile_plan
@@ -191,6 +191,7 @@ class Engine:
         StartedRouter.of(self.client).add(cid, self._started.append)
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
+            self.recorder.register("campaign", self._campaign_provenance(CampaignState.RUNNING))
         self._poll_controls()
 
     def stop(self) -> None:
@@ -256,6 +257,7 @@ class Engine:
         else:
             final, message = CampaignState.SUCCEEDED, None
         self.recorder.campaign_state(final, message)
+        self.recorder.register("campaign", self._campaign_provenance(final, ended=True))
         self.recorder.snapshot(self.counts.snapshot())
         self.recorder.flush()
         if self.store.get_campaign(self.campaign_id).points > self.plan.points:
@@ -668,6 +670,8 @@ class Engine:
         if outcome is not None and outcome.ok:
             write.result, write.result_url = outcome.stored, outcome.result_url
         message = _last_line(error) if error else None
+        if new in ("succeeded", "failed"):
+            self.recorder.register("task", self._task_provenance(slot, write, outcome))
         if quiet:  # a detail of the row changed, not its state: no event
             self.recorder.task(write, None)
             return
@@ -767,6 +771,38 @@ class Engine:
         self._next_heartbeat = time.time() + self.config.lease_seconds / 3
         if not self.store.heartbeat(self.campaign_id, self.runner, self.config.lease_seconds):
             raise CampaignBusy(self.campaign_id, "another runner (this runner's lease was lost)")
+
+    # ------------------------------------------------------------ provenance
+    def _campaign_provenance(self, state: str, ended: bool = False) -> dict[str, Any]:
+        record = self.record
+        return {
+            "project": record.project,
+            "name": record.name,
+            "spec": record.spec,
+            "submitted_by": record.owner,
+            "submitted_at": record.created_at,
+            "state": state,
+            "ended_at": time.time() if ended else None,
+        }
+
+    def _task_provenance(
+        self, slot: Slot, write: TaskWrite, outcome: Outcome | None
+    ) -> dict[str, Any]:
+        point = _public(slot.point)
+        ref = JobRef.parse(slot.job_ref)
+        outputs = list(outcome.outputs) if outcome is not None and outcome.ok else []
+        return {
+            "project": self.record.project,
+            "step": slot.step,
+            "point": point,
+            "attempt": slot.attempt,
+            "parameters": self.plan.sweep.point(point) if point is not None else {},
+            "state": write.state,
+            "started_at": write.started_at,
+            "ended_at": write.finished_at,
+            "slurm_job_id": ref.job_id if ref is not None else None,
+            "outputs": outputs,
+        }
 
     # ------------------------------------------------------------ durability
     def _durable(self, writes: list[TaskWrite], snapshot: Any) -> None:

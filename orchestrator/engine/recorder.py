@@ -55,6 +55,11 @@ class Recorder:
             if len(self._pending.tasks) >= self._max_batch:
                 self._lock.notify_all()
 
+    def register(self, kind: str, payload: dict[str, Any]) -> None:
+        """A knowledge-graph registration, committed with the state change it describes."""
+        with self._lock:
+            self._pending.outbox.append((kind, payload))
+
     def event(self, event: EventWrite) -> None:
         with self._lock:
             self._pending.events.append(event)

@@ -103,6 +103,17 @@ class WriteBatch:
     events: list[EventWrite] = field(default_factory=list)
     campaign_state: str | None = None
     campaign_message: str | None = None
+    # knowledge-graph registrations: (kind, payload), committed with the rest
+    outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.events or self.campaign_state)
+        return bool(self.tasks or self.events or self.campaign_state or self.outbox)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    campaign_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int

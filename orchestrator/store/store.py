@@ -40,10 +40,11 @@ from orchestrator.store.records import (
     Control,
     EventRecord,
     EventWrite,
+    OutboxItem,
     TaskRecord,
     WriteBatch,
 )
-from orchestrator.store.tables import campaigns, controls, events, tasks
+from orchestrator.store.tables import campaigns, controls, events, outbox, tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SINGLE = -1  # the `point` of a task of a step without foreach
@@ -383,6 +384,21 @@ class Store:
                     new_events.append(change)
             if new_events:
                 self._append_events(conn, batch.campaign_id, new_events)
+            if batch.outbox:
+                conn.execute(
+                    insert(outbox),
+                    [
+                        {
+                            "campaign_id": batch.campaign_id,
+                            "kind": kind,
+                            "payload": payload,
+                            "created_at": now,
+                            "attempts": 0,
+                            "next_at": now,
+                        }
+                        for kind, payload in batch.outbox
+                    ],
+                )
             if batch.campaign_state is not None:
                 values: dict[str, Any] = {"state": batch.campaign_state, "updated_at": now}
                 if batch.campaign_state == CampaignState.RUNNING:
@@ -565,6 +581,48 @@ class Store:
                 .where(tasks.c.campaign_id == campaign_id, tasks.c.step.in_(list(rerun)))
                 .values(state=TaskState.PENDING, error=None, finished_at=None)
             )
+
+    # ---------------------------------------------------------------- outbox
+    def due_registrations(self, now: float, limit: int = 200) -> list[OutboxItem]:
+        query = (
+            select(outbox)
+            .where(outbox.c.done_at.is_(None), outbox.c.next_at <= now)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                OutboxItem(r.id, r.campaign_id, r.kind, r.payload, r.attempts)
+                for r in conn.execute(query)
+            ]
+
+    def registered(self, ids: Sequence[int], now: float) -> None:
+        if ids:
+            with self._tx() as conn:
+                conn.execute(
+                    update(outbox).where(outbox.c.id.in_(list(ids))).values(done_at=now, error=None)
+                )
+
+    def registration_failed(
+        self, ids: Sequence[int], error: str, next_at: float | None, now: float
+    ) -> None:
+        """A failed attempt: try again at `next_at`, or never (None: rejected for good)."""
+        if not ids:
+            return
+        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "error": error[:2000]}
+        if next_at is None:
+            values["done_at"] = now
+        else:
+            values["next_at"] = next_at
+        with self._tx() as conn:
+            conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(**values))
+
+    def outbox_backlog(self, campaign_id: str | None = None) -> int:
+        query = select(func.count()).select_from(outbox).where(outbox.c.done_at.is_(None))
+        if campaign_id is not None:
+            query = query.where(outbox.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def restart(self, campaign_id: str) -> int:
         """Put failed and cancelled tasks back to pending; returns how many."""

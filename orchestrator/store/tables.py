@@ -101,3 +101,22 @@ controls = Table(
     Column("active", Integer, nullable=False, default=1),
     Index("ix_controls_campaign", "campaign_id", "id"),
 )
+
+# Registrations waiting for the knowledge graph, written in the same transaction as the
+# state change they describe (a transactional outbox): done_at is set once registered.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Float, nullable=False),
+    Column("done_at", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_outbox_due", "done_at", "next_at"),
+)

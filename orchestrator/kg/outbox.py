@@ -1,0 +1,177 @@
+"""Registers what the engine left in the store's outbox, until the knowledge graph has it.
+
+The engine writes each registration in the same transaction as the state change it
+describes, so nothing is lost when the knowledge graph is down; this registrar sends them
+in order, marks them done, and retries failures with exponential backoff. Registrations are
+idempotent (stable IRIs), so one sent twice after a crash is an update, not a copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.kg.base import KnowledgeGraph
+from orchestrator.kg.errors import KnowledgeGraphRejected, KnowledgeGraphUnavailable
+from orchestrator.kg.model import (
+    CampaignProvenance,
+    OutputEntity,
+    Registrable,
+    TaskActivity,
+    TaskRef,
+)
+from orchestrator.store import OutboxItem, Store
+
+logger = logging.getLogger(__name__)
+
+BACKOFF = 1.0
+BACKOFF_MAX = 300.0
+
+
+class Registrar:
+    def __init__(
+        self,
+        store: Store,
+        graph: KnowledgeGraph | Callable[[], KnowledgeGraph],
+        *,
+        interval: float = 1.0,
+        backoff: float = BACKOFF,
+    ):
+        self.store = store
+        self._graph = graph
+        self._opened: KnowledgeGraph | None = None
+        self.interval = interval
+        self.backoff = backoff
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Registrar:
+        self._thread = threading.Thread(target=self._loop, name="kg-registrar", daemon=True)
+        self._thread.start()
+        return self
+
+    def graph(self) -> KnowledgeGraph:
+        if self._opened is None:
+            self._opened = self._graph() if callable(self._graph) else self._graph
+        return self._opened
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self, drain: float = 0.0) -> None:
+        """Stop; first keep sending for up to `drain` seconds while there is work."""
+        deadline = time.monotonic() + drain
+        while drain and time.monotonic() < deadline and self.store.outbox_backlog():
+            if not self.run_once():
+                break
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        if self._opened is not None:
+            self._opened.close()
+
+    def run_once(self, now: float | None = None) -> bool:
+        """Send what is due; False when a failure means waiting (or nothing was due)."""
+        now = time.time() if now is None else now
+        items = self.store.due_registrations(now)
+        if not items:
+            return False
+        try:
+            self.graph().register([thing for item in items for thing in to_registrables(item)])
+        except KnowledgeGraphUnavailable as exc:
+            attempts = min(i.attempts for i in items) + 1
+            delay = min(self.backoff * 2 ** (attempts - 1), BACKOFF_MAX) * random.uniform(0.8, 1.2)
+            logger.warning("knowledge graph unavailable (%s); retry in %.1fs", exc, delay)
+            self.store.registration_failed([i.id for i in items], str(exc), now + delay, now)
+            return False
+        except (KnowledgeGraphRejected, ValueError) as exc:
+            if len(items) > 1:  # find the one that is refused; register the others
+                return any([self._one(item, now) for item in items])
+            logger.error("registration %s refused for good: %s", items[0].id, exc)
+            self.store.registration_failed([items[0].id], str(exc), None, now)
+            return True
+        self.store.registered([i.id for i in items], now)
+        return True
+
+    def _one(self, item: OutboxItem, now: float) -> bool:
+        try:
+            self.graph().register(to_registrables(item))
+        except KnowledgeGraphUnavailable as exc:
+            delay = min(self.backoff * 2**item.attempts, BACKOFF_MAX)
+            self.store.registration_failed([item.id], str(exc), now + delay, now)
+            return False
+        except (KnowledgeGraphRejected, ValueError) as exc:
+            logger.error("registration %s refused for good: %s", item.id, exc)
+            self.store.registration_failed([item.id], str(exc), None, now)
+            return True
+        self.store.registered([item.id], now)
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the store briefly unavailable: keep going
+                logger.exception("registrar: sending registrations failed")
+                busy = False
+            if not busy:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+
+
+def to_registrables(item: OutboxItem) -> list[Registrable]:
+    p = item.payload
+    if item.kind == "campaign":
+        return [
+            CampaignProvenance(
+                project=p["project"],
+                campaign_id=item.campaign_id,
+                name=p["name"],
+                spec=p["spec"],
+                submitted_by=p.get("submitted_by") or "anonymous",
+                submitted_at=_time(p["submitted_at"]),
+                state=p.get("state"),
+                ended_at=_time(p.get("ended_at")),
+            )
+        ]
+    ref = TaskRef(p["project"], item.campaign_id, p["step"], p.get("point"), p["attempt"])
+    found: list[Registrable] = [
+        TaskActivity(
+            ref=ref,
+            parameters=p.get("parameters") or {},
+            state=p["state"],
+            started_at=_time(p.get("started_at") or p.get("ended_at")),
+            ended_at=_time(p.get("ended_at")),
+            slurm_job_id=p.get("slurm_job_id"),
+        )
+    ]
+    for out in p.get("outputs") or []:
+        found.append(
+            OutputEntity(
+                generated_by=ref,
+                relpath=out.get("relpath") or out["path"],
+                location=_uri(out["url"]),
+                size=int(out["size"]),
+                digest=out["digest"],
+                media_type=out.get("media_type") or "application/octet-stream",
+                generated_at=_time(p.get("ended_at")),
+            )
+        )
+    return found
+
+
+def _uri(location: str) -> str:
+    """A local path as a file: URI (the graph needs absolute IRIs); URLs as they are."""
+    return Path(location).as_uri() if location.startswith("/") else location
+
+
+def _time(value: Any) -> Any:
+    return None if value is None else datetime.fromtimestamp(float(value), UTC)
