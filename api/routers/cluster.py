@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import Context, ProjectDep
 from api.schemas import ClusterInfo, problems
+from orchestrator.dashboard import campaigns_page_registered, campaigns_url
 
 router = APIRouter(
     prefix="/v1/projects/{vlab_id}/{project_id}",
@@ -32,4 +33,9 @@ async def cluster(scope: ProjectDep, context: Context) -> dict[str, Any]:
         "workers": len(workers),
         "threads": sum(w.get("nthreads", 0) for w in workers.values()),
         "dashboard_link": compute.dashboard_link,
+        "campaigns_dashboard": (
+            campaigns_url(compute.dashboard_link, scope.project)
+            if campaigns_page_registered()
+            else None
+        ),
     }

@@ -59,8 +59,14 @@ def campaigns_doc(
         _use_dask_template(doc, extra)
 
         async def refresh() -> None:
-            loop = asyncio.get_running_loop()
-            snap = await loop.run_in_executor(None, feed.snapshot, page.project)
+            if page.reading:  # a slow store: no pile-up of reads behind it
+                return
+            page.reading = True
+            try:
+                loop = asyncio.get_running_loop()
+                snap = await loop.run_in_executor(None, feed.snapshot, page.project)
+            finally:
+                page.reading = False
             page.show(snap)
 
         # Bokeh awaits a coroutine callback (with the document locked); its stubs say None
@@ -74,6 +80,7 @@ def campaigns_doc(
 class CampaignsPage:
     def __init__(self, feed: CampaignsFeed, project: str | None):
         self.project = project
+        self.reading = False
         self.summary = Div(text=_header(project, None), sizing_mode="stretch_width")
         self.bars_source = ColumnDataSource(_bars_data([]))
         self.rows = FactorRange(factors=[])
