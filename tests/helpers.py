@@ -24,3 +24,16 @@ def run(service: Service, compute: Compute, doc: dict[str, Any]) -> tuple[str, s
 
 def task_states(service: Service, campaign_id: str, step: str) -> dict[int | None, str]:
     return {t.point: t.state for t in service.store.list_tasks(campaign_id, step=step, limit=10**7)}
+
+
+def wait_for(predicate: Any, timeout: float = 60.0, what: str = "a condition") -> Any:
+    """Poll `predicate` until it returns something truthy (returned); fail after `timeout`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -17,6 +17,7 @@ import yaml
 
 from orchestrator.service import Service
 from orchestrator.settings import Settings
+from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "orchestrator.cli"]
@@ -54,16 +55,6 @@ def _write_spec(tmp_path: Path, points: int, seconds: float) -> Path:
     return path
 
 
-def _wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _succeeded(service: Service, cid: str) -> set[int]:
     return {
         t.point
@@ -90,8 +81,8 @@ def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(spec)], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
-        _wait_for(lambda: len(_succeeded(service, cid)) >= 8, 60, "some finished points")
+        cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
+        wait_for(lambda: len(_succeeded(service, cid)) >= 8, 60, "some finished points")
     finally:
         os.killpg(runner.pid, signal.SIGKILL)  # the runner and its Dask workers, nothing else
         runner.wait()
@@ -124,8 +115,8 @@ def test_cancel_from_another_process(tmp_path: Path):
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(spec), "--json"], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
-        _wait_for(lambda: len(_succeeded(service, cid)) >= 3, 60, "some finished points")
+        cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
+        wait_for(lambda: len(_succeeded(service, cid)) >= 3, 60, "some finished points")
         cancel = subprocess.run(
             [*CLI, "cancel", cid], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
@@ -163,8 +154,8 @@ def test_cancel_a_point_or_a_step_while_running(tmp_path: Path, scope: str):
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(spec_path), "--json"], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
-        _wait_for(lambda: len(_succeeded(service, cid)) >= 2, 60, "some finished points")
+        cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
+        wait_for(lambda: len(_succeeded(service, cid)) >= 2, 60, "some finished points")
         if scope == "point":
             args = ["cancel", cid, "--point", "19"]
         else:

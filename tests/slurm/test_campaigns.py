@@ -4,13 +4,12 @@ workers, and batch steps as job arrays."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from cluster.slurm.compute import SlurmCompute
 from orchestrator.service import Service
 from orchestrator.spec import parse_document
-from tests.helpers import spec_doc, task_states
+from tests.helpers import spec_doc, task_states, wait_for
 from tests.slurm.conftest import REPO
 
 
@@ -106,16 +105,6 @@ def test_bad_partition_fails_the_task_with_slurms_message(
     assert state == "succeeded"
 
 
-def _wait_for(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
-
-
 def test_a_job_scancelled_from_outside_is_retried(
     slurm: SlurmCompute, slurm_service: Service
 ) -> None:
@@ -130,7 +119,7 @@ def test_a_job_scancelled_from_outside_is_retried(
         target=lambda: outcome.setdefault("state", slurm_service.run(campaign_id, slurm))
     )
     thread.start()
-    running = _wait_for(
+    running = wait_for(
         lambda: [
             t
             for t in _tasks(slurm_service, campaign_id, "sim").values()
@@ -159,7 +148,7 @@ def test_cancel_stops_the_campaigns_jobs(slurm: SlurmCompute, slurm_service: Ser
         target=lambda: outcome.setdefault("state", slurm_service.run(campaign_id, slurm))
     )
     thread.start()
-    tasks = _wait_for(
+    tasks = wait_for(
         lambda: (
             [t for t in _tasks(slurm_service, campaign_id, "sim").values() if t.state == "running"]
             if len(task_states(slurm_service, campaign_id, "sim")) == 2
@@ -170,4 +159,4 @@ def test_cancel_stops_the_campaigns_jobs(slurm: SlurmCompute, slurm_service: Ser
     slurm_service.cancel(campaign_id)
     thread.join(60)
     assert outcome.get("state") == "cancelled"
-    assert _wait_for(lambda: _squeue(slurm, job).strip() == "", timeout=20)
+    assert wait_for(lambda: _squeue(slurm, job).strip() == "", timeout=20)

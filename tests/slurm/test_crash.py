@@ -7,16 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from cluster.slurm.compute import SlurmCompute
 from orchestrator.service import Service
 from orchestrator.settings import Settings
+from tests.helpers import wait_for
 from tests.slurm.conftest import cli_env
 
 CLI = [sys.executable, "-m", "orchestrator.cli"]
@@ -38,16 +37,6 @@ def _spec(tmp_path: Path, seconds: int, points: int = 4) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
@@ -77,8 +66,8 @@ def test_sigkill_while_batch_jobs_run_then_resume(
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(_spec(tmp_path, seconds=8))], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
-        before = _wait_for(
+        cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
+        before = wait_for(
             lambda: jobs if len(jobs := _running_jobs(service, cid)) == 4 else None,
             90,
             "4 running batch jobs",
@@ -110,8 +99,8 @@ def test_cancel_from_another_process_leaves_no_job(
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = _start(["run", str(_spec(tmp_path, seconds=120, points=3)), "--json"], env, tmp_path)
     try:
-        cid = _wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
-        jobs = _wait_for(
+        cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
+        jobs = wait_for(
             lambda: j if len(j := _running_jobs(service, cid)) == 3 else None, 90, "jobs"
         )
         cancel = subprocess.run(
@@ -131,5 +120,5 @@ def test_cancel_from_another_process_leaves_no_job(
         queue = slurm.transport.run_sync(["squeue", "-h", "-j", array], check=False).stdout
         return queue.strip() == ""
 
-    assert _wait_for(gone, 30, "the jobs to leave the queue")
+    assert wait_for(gone, 30, "the jobs to leave the queue")
     service.close()

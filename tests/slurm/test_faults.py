@@ -8,7 +8,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from cluster import open_compute
 from cluster.slurm.batch import BatchJob
@@ -19,18 +18,8 @@ from orchestrator.results import ResultsLocation
 from orchestrator.runner import Runner
 from orchestrator.service import Service
 from orchestrator.spec import parse_document
-from tests.helpers import spec_doc
+from tests.helpers import spec_doc, wait_for
 from tests.slurm.conftest import REPO, cluster_settings
-
-
-def _wait_for(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
 
 
 def test_unreachable_head_node_fails_the_campaign_not_the_service(
@@ -47,7 +36,7 @@ def test_unreachable_head_node_fails_the_campaign_not_the_service(
         doc = spec_doc("unreachable", {"s": {"run": "tests.workloads:noop"}})
         cid = slurm_service.submit(parse_document(doc), import_paths=[str(REPO)])
         runner.wake()
-        status = _wait_for(
+        status = wait_for(
             lambda: s if (s := slurm_service.status(cid))["state"] == "failed" else None
         )
         assert (
@@ -73,7 +62,7 @@ def test_dropped_ssh_connection_mid_campaign(
         target=lambda: outcome.setdefault("state", slurm_service.run(cid, slurm))
     )
     thread.start()
-    _wait_for(lambda: counter.exists() and len(counter.read_text().split()) == 3)
+    wait_for(lambda: counter.exists() and len(counter.read_text().split()) == 3)
     slurm.transport.drop_connection()  # the engine's next poll reconnects
     thread.join(120)
     assert outcome.get("state") == "succeeded"
@@ -87,7 +76,7 @@ def test_a_worker_job_killed_from_outside_is_replaced(slurm_env: dict[str, str])
         jobs = [job.job_id for job in compute.cluster.workers.values() if job.job_id]
         assert len(jobs) == 1
         compute.transport.run_sync(["scancel", *jobs])
-        replaced = _wait_for(
+        replaced = wait_for(
             lambda: [
                 job.job_id
                 for job in compute.cluster.workers.values()
@@ -116,6 +105,6 @@ def test_a_submission_whose_answer_was_lost_is_found_by_name(
     slot = Slot("sim", 1, state="queued", attempt=1, job_ref=str(JobRef(name, 1, None)))
     assert steps.attach(slot)
     assert slot.future == ids[1] and slot.job_ref == str(JobRef(name, 1, ids[1]))
-    ended = _wait_for(lambda: steps.poll(time.time())[1], 60)
+    ended = wait_for(lambda: steps.poll(time.time())[1], 60)
     ((done, outcome),) = ended
     assert done is slot and outcome.ok and outcome.value == {"found": True}
