@@ -6,7 +6,6 @@ import json
 import mimetypes
 import os
 import posixpath
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from orchestrator.errors import ResultsError
 from orchestrator.results import upload
+from orchestrator.results.parts import PartWriter
 from orchestrator.results.retry import retrying
 
 _MEDIA_TYPES = {".log": "text/plain", ".jsonl": "application/jsonl", ".npy": "application/x-npy"}
@@ -102,8 +102,7 @@ class ResultsLocation:
         self.fs, self.root = filesystem(self.base_url)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.endpoint = endpoint_of(self.base_url)  # the one `fs` was made for
-        self._manifest_lock = threading.Lock()
-        self._unsent_parts: list[tuple[str, bytes]] = []
+        self._parts = PartWriter(self._put_part)
 
     def task_prefix(self, step: str, point: int | None) -> str:
         return step if point is None else f"{step}/{point:06d}"
@@ -224,16 +223,18 @@ class ResultsLocation:
                 handle.flush()
                 os.fsync(handle.fileno())
             return
-        # object stores cannot append: one part per flush, named so that they sort in order;
-        # a part that cannot be written now is kept and sent again with the next flush
-        with self._manifest_lock:
-            if lines:
-                name = f"manifest/part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.jsonl"
-                self._unsent_parts.append((name, lines.encode()))
-            while self._unsent_parts:
-                name, data = self._unsent_parts[0]
-                self._put(data, name, upload.MANIFEST_DEADLINE)
-                self._unsent_parts.pop(0)
+        if lines:  # object stores cannot append: one part per flush, sent in order
+            self._parts.add(lines.encode())
+            # normally stored by the time this returns; during an outage the caller (the
+            # engine's recorder) goes on, and the part follows when the store is back
+            self._parts.flush(upload.MANIFEST_WAIT)
+
+    def flush_manifest(self, timeout: float | None = None) -> bool:
+        """Wait until the manifest lines handed over so far are stored (False on timeout)."""
+        return True if self.is_local else self._parts.flush(timeout)
+
+    def _put_part(self, data: bytes, name: str, ends: float) -> None:
+        self._put(data, name, upload.MANIFEST_DEADLINE, ends=ends)
 
     def read_manifest(self) -> list[dict[str, Any]]:
         """Every manifest line so far (a task may appear more than once; the last one wins)."""

@@ -27,8 +27,10 @@ from orchestrator.results.retry import TransientError, retrying
 MiB = 1 << 20
 UPLOAD_DEADLINE = 300.0
 """Seconds a task may spend storing its outputs (retries included) before it fails."""
-MANIFEST_DEADLINE = 30.0
-"""Seconds the engine insists on one manifest part before it keeps it for the next flush."""
+MANIFEST_DEADLINE = 300.0
+"""Seconds a manifest part is retried (in the background) before it is given up."""
+MANIFEST_WAIT = 1.0
+"""Seconds `append_manifest` waits for its part to be stored before it returns anyway."""
 BLOCK_SIZE = 16 * MiB
 """Part size of multipart uploads; a larger file is always sent in parts."""
 MIN_PART = 5 * MiB  # S3's smallest part (except the last)

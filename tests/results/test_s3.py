@@ -197,3 +197,18 @@ def test_a_large_file_goes_up_in_verified_parts(
 
 def _always_mismatch(self: Any, expected: str) -> None:
     raise upload.TransientError(f"{self.rpath}: stored SHA-256 checksum x, expected {expected}")
+
+
+def test_manifest_parts_wait_out_an_outage_in_order(s3: S3Server) -> None:
+    location = ResultsLocation(f"s3://{BUCKET}/parts")
+    location.append_manifest([{"point": 0}])
+    assert [e["point"] for e in location.read_manifest()] == [0]  # stored on return
+    s3.stop()
+    started = time.monotonic()
+    location.append_manifest([{"point": 1}, {"point": 2}])
+    location.append_manifest([{"point": 3}])
+    assert time.monotonic() - started < 5  # the caller is not held for the outage
+    assert not location.flush_manifest(0.1)
+    s3.start()
+    assert location.flush_manifest(30)
+    assert [e["point"] for e in location.read_manifest()] == [0, 1, 2, 3]
