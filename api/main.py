@@ -14,6 +14,7 @@ from api.context import AppContext
 from api.issuer import DevIssuer
 from api.middleware import AccessLog, BodyLimit
 from api.routers import campaigns, cluster, events, health, hpc_cluster, tasks
+from orchestrator.dashboard import register_campaigns_page, unregister_campaigns_page
 from orchestrator.runner import Runner
 from orchestrator.service import Service
 from orchestrator.settings import Settings, load_settings
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) 
         service = Service(settings)
         verifier, dev_issuer = build_verifier(settings)
         projects = set(settings.api.projects) if settings.api.projects else None
+        # the Campaigns page in the project's Dask dashboard (before any scheduler starts)
+        register_campaigns_page(
+            service.store, next(iter(projects)) if projects and len(projects) == 1 else None
+        )
         runner = Runner(service, projects=projects, poll_interval=settings.api.poll_interval)
         if run_campaigns:
             runner.start()
@@ -67,6 +72,7 @@ def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) 
             yield
         finally:
             runner.close()
+            unregister_campaigns_page()
             service.close()
 
     app = FastAPI(title="Workflow Service", version="1", description=DESCRIPTION, lifespan=lifespan)

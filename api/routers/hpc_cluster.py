@@ -2,9 +2,8 @@
 service's own identity (a token with the `orchestrator-service` realm role), never by end
 users, whatever their role in the project (403; 404 outside their projects).
 
-Not in the public OpenAPI document (`include_in_schema=False`): it describes what end users
-may call, and tests/api walks it expecting a project's admin to reach every project route.
-tests/provisioner/test_api.py walks these routes with the same bad tokens instead.
+In the OpenAPI document like every route (so the walk of tests/api covers it too), tagged
+`hpc-cluster`; tests/provisioner/test_api.py checks the service identity's own access.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ router = APIRouter(
     prefix="/v1/projects/{vlab_id}/{project_id}",
     tags=["hpc-cluster"],
     responses=problems(401, 403, 404, 422),
-    include_in_schema=False,
 )
 VlabId = Annotated[str, Path(pattern=ID)]
 ProjectId = Annotated[str, Path(pattern=ID)]

@@ -19,6 +19,7 @@ from orchestrator.cli.output import as_json, format_event, print_list, print_sta
 from orchestrator.cli.progress import StepProgress
 from orchestrator.cli.remote import event_record, remote, remote_document
 from orchestrator.client import ClientError
+from orchestrator.dashboard import campaigns_url, register_campaigns_page
 from orchestrator.errors import CampaignBusy, OrchestratorError, SpecError
 from orchestrator.service import Service, submit_paths
 from orchestrator.settings import load_settings
@@ -91,6 +92,7 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
     records = [service.store.get_campaign(cid) for cid in ids]
     for record in records:  # workers must be able to import every campaign's callables
         add_import_paths(record.import_paths or [])
+    register_campaigns_page(service.store)  # in the dashboard of the scheduler started next
     try:
         compute = open_compute(service.settings.cluster)
     except ClusterError as exc:
@@ -114,6 +116,7 @@ def _run_on(service: Service, compute: Any, records: list[Any], as_json_output: 
     code = EXIT_OK
     if compute.dashboard_link and not as_json_output:
         click.echo(f"dashboard: {compute.dashboard_link}", err=True)
+        click.echo(f"campaigns: {campaigns_url(compute.dashboard_link)}", err=True)
     for record in records:
         status = service.status(record.id)
         steps = {name: counts["total"] for name, counts in status["steps"].items()}

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from orchestrator.kg.base import KnowledgeGraph
+if TYPE_CHECKING:
+    from orchestrator.kg.base import KnowledgeGraph
 
 EMBEDDED_DIRNAME = "kg"
 

@@ -65,11 +65,13 @@ def connect(
     orchestrator.toml; campaigns run on a LocalCluster started on first use), or the server at
     `url` with a bearer `token` for `project` ("vlab/project")."""
     if url is None:
+        from orchestrator.dashboard import register_campaigns_page
         from orchestrator.runner import Runner
-        from orchestrator.service import Service
+        from orchestrator.service import DEFAULT_PROJECT, Service
         from orchestrator.settings import load_settings
 
         service = Service(settings or load_settings())
+        register_campaigns_page(service.store, DEFAULT_PROJECT)
         runner = Runner(service, poll_interval=0.2)
         runner.start()
         return Session(Embedded(service, runner))

@@ -93,5 +93,8 @@ def test_end_users_never_reach_it(api: TestClient, issuer: DevIssuer, app_settin
     assert api.get(URL, headers=service).status_code == 404  # nobody created anything
 
 
-def test_not_in_the_public_openapi_document(api: TestClient):
-    assert not [p for p in api.get("/openapi.json").json()["paths"] if "hpc-cluster" in p]
+def test_in_the_openapi_document_with_its_errors(api: TestClient):
+    paths = api.get("/openapi.json").json()["paths"]
+    route = paths["/v1/projects/{vlab_id}/{project_id}/hpc-cluster"]
+    assert set(route) == {"get", "post", "delete"}
+    assert {"401", "403", "404"} <= set(route["post"]["responses"])
