@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from cluster import ClusterSettings
+from cluster.provisioner.settings import ProvisionerSettings
 from orchestrator.errors import SettingsError
 from orchestrator.kg.settings import KnowledgeGraphSettings
 
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     kg: KnowledgeGraphSettings = Field(default_factory=KnowledgeGraphSettings)
+    provisioner: ProvisionerSettings = Field(default_factory=ProvisionerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     url: str | None = None
     """A running server (`orchestrator serve`): the CLI then talks to it over HTTP."""

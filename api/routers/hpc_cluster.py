@@ -23,7 +23,6 @@ from cluster.provisioner import (
     ClusterRecord,
     Provisioner,
     ProvisionerConfigError,
-    ProvisionerSettings,
     open_provisioner,
 )
 
@@ -63,11 +62,10 @@ class HpcClusterPublic(BaseModel):
 
 
 def provisioner_of(request: Request, context: Context) -> Provisioner:
-    """The app's provisioner, opened on first use (`settings.provisioner` once the service
-    settings have it; the default local back end until then)."""
+    """The app's provisioner (`settings.provisioner`), opened on first use."""
     provisioner: Provisioner | None = getattr(request.app.state, "provisioner", None)
     if provisioner is None:
-        settings = getattr(context.settings, "provisioner", None) or ProvisionerSettings()
+        settings = context.settings.provisioner
         provisioner = open_provisioner(settings, data_dir=context.settings.data_dir)
         request.app.state.provisioner = provisioner
     return provisioner

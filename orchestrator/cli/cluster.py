@@ -45,9 +45,7 @@ def _errors(func: F) -> F:
 
 def _settings(kind: str | None) -> tuple[ProvisionerSettings, Any]:
     settings = load_settings()
-    provisioner: ProvisionerSettings = (
-        getattr(settings, "provisioner", None) or ProvisionerSettings()
-    )
+    provisioner: ProvisionerSettings = settings.provisioner
     if kind is not None:
         provisioner = provisioner.model_copy(update={"kind": kind})
     return provisioner, settings.data_dir
