@@ -16,7 +16,11 @@ class TaskContext:
     parameters: dict[str, Any]
     attempt: int
     output_dir: Path
-    """A folder for files the task writes; it ends up in the campaign's results location."""
+    """A folder for files the task writes; it ends up in the campaign's results location.
+
+    Local results: the task's folder itself. Object stores (S3): a staging folder on the
+    worker, uploaded (and verified) when the task returns, then removed; the task counts as
+    succeeded only once every file in it is stored. Write whole files here, nothing else."""
     output_url: str
     """Where `output_dir`'s files are kept (the same folder when results are local)."""
     _log: Path | None = field(default=None, repr=False)

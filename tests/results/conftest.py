@@ -14,6 +14,7 @@ import pytest
 
 from cluster import LocalCompute, LocalSettings
 from orchestrator.results import upload
+from orchestrator.service import Service
 from tests.results.workloads import configure_worker
 
 BUCKET = "campaign-results"
@@ -79,16 +80,30 @@ def aws_env(endpoint: str) -> dict[str, str | None]:
     }
 
 
+_SETTINGS = {"UPLOAD_DEADLINE": "upload_deadline", "BLOCK_SIZE": "upload_block_size"}
+
+
 def point_at(
-    monkeypatch: pytest.MonkeyPatch, compute: LocalCompute, endpoint: str, **constants: float
+    monkeypatch: pytest.MonkeyPatch,
+    compute: LocalCompute,
+    endpoint: str,
+    service: Service | None = None,
+    **constants: float,
 ) -> None:
-    """This process and the workers use `endpoint`, with these upload limits."""
+    """This process and the workers use `endpoint`, with these upload limits.
+
+    The limits are set where they are read: the workers' module defaults, and the service's
+    engine settings when they have them (the engine then hands them to every task).
+    """
     env = aws_env(endpoint)
     for name, value in env.items():
         assert value is not None
         monkeypatch.setenv(name, value)
     for constant, number in constants.items():
         monkeypatch.setattr(upload, constant, number)
+        setting = _SETTINGS.get(constant)
+        if service is not None and setting in type(service.settings.engine).model_fields:
+            monkeypatch.setattr(service.settings.engine, setting, number)
     compute.client.run(configure_worker, env, {**_DEFAULTS, **constants})
 
 

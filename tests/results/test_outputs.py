@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,12 @@ def test_local_outputs_are_described_in_place(tmp_path: Path) -> None:
     assert files["sub/note.txt"]["digest"] == digest((folder / "sub" / "note.txt").read_bytes())
 
 
-def test_s3_outputs_are_uploaded_and_described(s3: S3Server) -> None:
+def test_s3_outputs_are_uploaded_and_described(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where staging folders go
     outcome = execute_task(call(f"s3://{BUCKET}/p", "big_value"), {})
+    assert list(tmp_path.iterdir()) == []  # the staging folder is removed
     assert outcome.ok, outcome.error
     [result] = outcome.outputs
     assert result["path"] == "result.json" and result["media_type"] == "application/json"

@@ -47,7 +47,7 @@ def sha256(data: bytes) -> str:
 def test_campaign_outputs_land_on_s3_verified(
     service: Service, s3_compute: LocalCompute, s3: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at(monkeypatch, s3_compute, s3.url, BLOCK_SIZE=5 * MiB)
+    point_at(monkeypatch, s3_compute, s3.url, service, BLOCK_SIZE=5 * MiB)
     doc = s3_doc("to-s3", 4, size=3000, big=12 * MiB)  # point 0's file goes up in 3 parts
     doc["steps"]["shout"] = {
         "command": "echo point {{ x }}; echo oops >&2; echo '{\"y\": {{ x }}}' > result.json",
@@ -87,7 +87,6 @@ def test_campaign_outputs_land_on_s3_verified(
     logs = service.logs(cid, "shout/3")  # read back from S3
     assert "point 3" in logs and "oops" in logs
     assert "wrote 3000 bytes" in service.logs(cid, "write/1")
-    assert not any(Path("/tmp").glob("orchestrator-task-*/data.bin"))  # staging removed
 
 
 def test_manifest_is_readable_while_the_campaign_runs(
@@ -113,7 +112,7 @@ def test_manifest_is_readable_while_the_campaign_runs(
 def test_an_outage_delays_success_and_loses_nothing(
     service: Service, s3_compute: LocalCompute, s3: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at(monkeypatch, s3_compute, s3.url)
+    point_at(monkeypatch, s3_compute, s3.url, service, MANIFEST_WAIT=0.2)
     cid = submit(service, s3_doc("outage", 10, size=200_000, seconds=0.4))
     result: list[str] = []
     runner = threading.Thread(target=lambda: result.append(service.run(cid, s3_compute)))
@@ -128,7 +127,7 @@ def test_an_outage_delays_success_and_loses_nothing(
         assert time.monotonic() < deadline and runner.is_alive()
         time.sleep(0.05)
     s3.stop()
-    time.sleep(0.8)  # outcomes already on their way to the engine are recorded
+    time.sleep(1.5)  # outcomes already on their way to the engine get recorded
     before = succeeded()
     time.sleep(3.0)
     during = succeeded()
@@ -154,7 +153,7 @@ def test_an_unreachable_endpoint_fails_the_task_clearly(
     service: Service, s3_compute: LocalCompute, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    point_at(monkeypatch, s3_compute, endpoint, UPLOAD_DEADLINE=1.5, MANIFEST_DEADLINE=0.5)
+    point_at(monkeypatch, s3_compute, endpoint, service, UPLOAD_DEADLINE=1.5, MANIFEST_DEADLINE=0.5)
     doc = s3_doc("nowhere", 1)
     doc["steps"]["write"]["retries"] = 0
     cid = submit(service, doc)
