@@ -40,6 +40,8 @@ class EngineSettings(BaseModel):
     timeout_grace: float = Field(default=30.0, ge=0)
     collect_linger: float = Field(default=0.02, ge=0)
     batch_poll_interval: float = Field(default=2.0, gt=0)
+    upload_deadline: float = Field(default=300.0, gt=0)
+    upload_block_size: int = Field(default=16 << 20, ge=5 << 20, le=5 << 30)
 
 
 class AuthSettings(BaseModel):

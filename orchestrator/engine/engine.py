@@ -65,6 +65,8 @@ class EngineConfig:
     chunk: int = 2000
     collect_linger: float = 0.02
     batch_poll_interval: float = 2.0
+    upload_deadline: float = 300.0
+    upload_block_size: int = 16 << 20
 
 
 class Engine:
@@ -118,6 +120,7 @@ class Engine:
             finally:
                 StartedRouter.of(self.client).remove(self.campaign_id)
                 self.recorder.close()
+                self.location.flush_manifest(self.config.upload_deadline)
         finally:
             self.store.release(self.campaign_id, self.runner)
 
@@ -183,6 +186,8 @@ class Engine:
         self.to_submit: dict[str, list[tuple[Slot, dict[str, Any]]]] = {}
         self.cancelling = False
         self.cancelled_steps: set[str] = set()
+        # a finished task's output files, until its manifest line is written
+        self.outputs: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
         self.cancelled_points: set[int] = set()
         self.cancelled_tasks: set[tuple[str, int]] = set()
         self._control_after = 0
@@ -486,6 +491,8 @@ class Engine:
             store_limit=self.config.store_limit,
             inline_limit=self.config.inline_limit,
             import_paths=self.import_paths,
+            upload_deadline=self.config.upload_deadline,
+            upload_block_size=self.config.upload_block_size,
         )
 
     # ------------------------------------------------------------ completion
@@ -621,7 +628,9 @@ class Engine:
             for slot in self.inflight.values()
             if slot.started_at is not None
             and (timeout := self.plan.steps[slot.step].step.timeout) is not None
-            and now > slot.started_at + timeout + self.config.timeout_grace
+            # a worker may still be uploading the task's files after its timeout
+            and now
+            > slot.started_at + timeout + self.config.timeout_grace + self.config.upload_deadline
         ]
         for slot in stuck:
             future = slot.future
@@ -669,6 +678,7 @@ class Engine:
         )
         if outcome is not None and outcome.ok:
             write.result, write.result_url = outcome.stored, outcome.result_url
+            self.outputs[(slot.step, slot.point, slot.attempt)] = outcome.outputs
         message = _last_line(error) if error else None
         if new in ("succeeded", "failed"):
             self.recorder.register("task", self._task_provenance(slot, write, outcome))
@@ -831,6 +841,7 @@ class Engine:
             result=write.result,
             result_url=write.result_url,
             output=self.location.url(self.location.task_prefix(write.step, point)),
+            outputs=self.outputs.pop((write.step, write.point, write.attempt), []),
             finished_at=write.finished_at,
         )
         if write.error:

@@ -83,6 +83,9 @@ def test_campaign_outputs_land_on_s3_verified(
     by_task = {(e["step"], e["point"]): e for e in manifest}
     assert by_task[("shout", 2)]["result"] == {"y": 2}
     assert by_task[("write", 1)]["output"] == f"{base}/write/000001"
+    outputs = {o["path"]: o for o in by_task[("write", 1)]["outputs"]}
+    assert sorted(outputs) == ["data.bin", "sub/note.txt", "task.log"]
+    assert outputs["data.bin"]["digest"] == "sha256:" + sha256(content(1, 3000))
 
     logs = service.logs(cid, "shout/3")  # read back from S3
     assert "point 3" in logs and "oops" in logs
