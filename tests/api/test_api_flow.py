@@ -207,3 +207,25 @@ def test_extend_over_http(live: TestClient, issuer: DevIssuer):
     assert tasks["items"][0]["result"] == sum(x * x for x in range(6)) + 100
     other = bearer(issuer.token(project="lab/p2"))
     assert live.post(f"{url}/extend", json={"points": [{"x": 1}]}, headers=other).status_code == 404
+
+
+def test_extend_and_cancel_points_of_a_running_campaign_over_http(
+    live: TestClient, issuer: DevIssuer
+):
+    auth = bearer(issuer.token(project="lab/p1"))
+    spec = {
+        "name": "running",
+        "parameters": {"x": {"range": [0, 8]}},
+        "steps": {
+            "sq": {"run": "tests.workloads:slow_square", "foreach": True, "with": {"seconds": 0.3}}
+        },
+    }
+    url = f"{BASE}/{live.post(BASE, json=spec, headers=auth).json()['id']}"
+    _wait_state(live, url, auth, {"running"})
+    made = live.post(f"{url}/extend", json={"parameters": {"x": [100, 101]}}, headers=auth)
+    assert made.status_code == 202 and made.json()["points"] == 10
+    assert live.post(f"{url}/cancel", json={"point": 9}, headers=auth).status_code == 202
+    status = _wait_state(live, url, auth, {"succeeded", "failed", "cancelled"})
+    assert status["steps"]["sq"]["succeeded"] == 9 and status["steps"]["sq"]["cancelled"] == 1
+    tasks = live.get(f"{url}/tasks", params={"step": "sq"}, headers=auth).json()["items"]
+    assert {t["point"]: t["parameters"]["x"] for t in tasks}[8] == 100
