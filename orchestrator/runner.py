@@ -16,6 +16,7 @@ from cluster import ClusterError, Compute, open_compute
 from orchestrator.engine import Engine
 from orchestrator.errors import CampaignBusy, OrchestratorError
 from orchestrator.kg.outbox import Registrar
+from orchestrator.kg.process import RegistrarProcess
 from orchestrator.service import Service
 from orchestrator.spec import add_import_paths
 from orchestrator.states import CampaignState
@@ -46,13 +47,13 @@ class Runner:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
-        self.registrar: Registrar | None = None
+        self.registrar: Registrar | RegistrarProcess | None = None
         self._retry_at: dict[str, tuple[int, float]] = {}  # crashed campaign → (crashes, when)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._poll, name="orchestrator-runner", daemon=True)
         self._thread.start()
-        self.registrar = self.service.registrar().start()
+        self.registrar = self.service.start_registrar()
 
     def wake(self) -> None:
         """Look for new campaigns now (after a submit or restart)."""

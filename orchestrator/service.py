@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from orchestrator.kg.outbox import Registrar
+    from orchestrator.kg.process import RegistrarProcess
 
 from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
@@ -191,7 +192,9 @@ class Service:
 
     # --------------------------------------------------------------------- run
     def engine_config(self) -> EngineConfig:
-        return EngineConfig(**self.settings.engine.model_dump())
+        return EngineConfig(
+            **self.settings.engine.model_dump(), provenance=self.settings.kg.enabled
+        )
 
     def run(self, campaign_id: str, compute: Compute, progress: Progress | None = None) -> str:
         """Run (or resume) a campaign to its end on `compute`; returns the final state."""
@@ -212,6 +215,14 @@ class Service:
 
         settings = self.settings
         return Registrar(self.store, lambda: open_knowledge_graph(settings.kg, settings.data_dir))
+
+    def start_registrar(self) -> Registrar | RegistrarProcess:
+        """The registrar as settings say (`kg.registrar`), started; None-safe `close(drain)`."""
+        if self.settings.kg.registrar == "process":
+            from orchestrator.kg.process import RegistrarProcess
+
+            return RegistrarProcess(self.settings).start()
+        return self.registrar().start()
 
     def unfinished(self, project: str | None = None) -> list[str]:
         return [r.id for r in self.store.unfinished_campaigns(project)]

@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+# Servers and runs made by the tests send provenance from a thread (a process per test app
+# would cost seconds each); tests/kg/test_outbox.py checks the process registrar itself.
+os.environ.setdefault("ORCHESTRATOR_KG__REGISTRAR", "thread")
 
 
 @pytest.fixture(scope="session")

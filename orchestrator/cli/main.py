@@ -102,7 +102,7 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
                     record.id, CampaignState.FAILED, f"cannot start the project's compute: {exc}"
                 )
         raise
-    registrar = service.registrar().start()  # provenance, sent while the campaign runs
+    registrar = service.start_registrar()  # provenance, sent while the campaign runs
     try:
         with compute:
             return _run_on(service, compute, records, as_json_output)

@@ -67,6 +67,7 @@ class EngineConfig:
     batch_poll_interval: float = 2.0
     upload_deadline: float = 300.0
     upload_block_size: int = 16 << 20
+    provenance: bool = True  # write knowledge-graph registrations to the store's outbox
 
 
 class Engine:
@@ -196,7 +197,8 @@ class Engine:
         StartedRouter.of(self.client).add(cid, self._started.append)
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
-            self.recorder.register("campaign", self._campaign_provenance(CampaignState.RUNNING))
+            if self.config.provenance:
+                self.recorder.register("campaign", self._campaign_provenance(CampaignState.RUNNING))
         self._poll_controls()
 
     def stop(self) -> None:
@@ -262,7 +264,8 @@ class Engine:
         else:
             final, message = CampaignState.SUCCEEDED, None
         self.recorder.campaign_state(final, message)
-        self.recorder.register("campaign", self._campaign_provenance(final, ended=True))
+        if self.config.provenance:
+            self.recorder.register("campaign", self._campaign_provenance(final, ended=True))
         self.recorder.snapshot(self.counts.snapshot())
         self.recorder.flush()
         if self.store.get_campaign(self.campaign_id).points > self.plan.points:
@@ -680,7 +683,7 @@ class Engine:
             write.result, write.result_url = outcome.stored, outcome.result_url
             self.outputs[(slot.step, slot.point, slot.attempt)] = outcome.outputs
         message = _last_line(error) if error else None
-        if new in ("succeeded", "failed"):
+        if new in ("succeeded", "failed") and self.config.provenance:
             self.recorder.register("task", self._task_provenance(slot, write, outcome))
         if quiet:  # a detail of the row changed, not its state: no event
             self.recorder.task(write, None)

@@ -44,7 +44,12 @@ class NexusSettings(BaseModel):
 class KnowledgeGraphSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = True
+    """Register campaigns, tasks and outputs (false: no provenance is recorded at all)."""
     kind: Literal["embedded", "nexus"] = "embedded"
+    registrar: Literal["process", "thread"] = "process"
+    """Where the outbox is sent from: a low-priority process of its own (default), or a
+    thread of the service's process."""
     path: Path | None = None
     """The embedded store's folder; default `<data_dir>/kg`."""
     nexus: NexusSettings = Field(default_factory=NexusSettings)

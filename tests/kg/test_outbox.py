@@ -3,6 +3,7 @@ graph, survive it being down (Nexus stand-in answering 503), and are never dupli
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -92,3 +93,22 @@ def test_the_knowledge_graph_down_then_back(tmp_path: Path, compute: LocalComput
         assert any("/outputs/" in k[2] for k in created)
         assert service.store.due_registrations(now=float("inf")) == []  # all done, once
         service.close()
+
+
+def test_the_registrar_process(tmp_path: Path, compute: LocalCompute) -> None:
+    """The default: a low-priority process of its own, stopped with a drain."""
+    from orchestrator.kg.process import RegistrarProcess
+
+    settings = Settings(
+        data_dir=tmp_path / "data", results_url=str(tmp_path / "r"), engine=fast_engine()
+    )
+    service = Service(settings)
+    cid, state = run(service, compute, _doc())
+    assert state == "succeeded" and service.store.outbox_backlog(cid) >= 6
+    registrar = RegistrarProcess(settings).start()
+    assert registrar.pid is not None and registrar.pid != os.getpid()
+    registrar.close(drain=30)
+    assert service.store.outbox_backlog(cid) == 0
+    graph = EmbeddedKnowledgeGraph(embedded_path(settings.kg, settings.data_dir))
+    assert graph.query(f'ASK {{ ?c schema:identifier "{cid}" ; wf:state "succeeded" }}') is True
+    service.close()

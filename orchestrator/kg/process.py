@@ -1,0 +1,71 @@
+"""The registrar in a process of its own, at low priority: registering provenance costs ~1 ms
+of CPU per task, which must not slow the engine and the Dask scheduler (and, in one process,
+would contend for their GIL). The service starts it and stops it (`close(drain=…)`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+from multiprocessing.synchronize import Event
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.settings import Settings
+
+logger = logging.getLogger(__name__)
+NICE = 10
+
+
+class RegistrarProcess:
+    def __init__(self, settings: Settings):
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._drain = context.Value("d", 0.0)
+        self._process = context.Process(
+            target=_serve,
+            args=(settings, self._stop, self._drain),
+            name="orchestrator-registrar",
+            daemon=True,
+        )
+
+    def start(self) -> RegistrarProcess:
+        self._process.start()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def close(self, drain: float = 0.0) -> None:
+        """Stop it, letting it send what is due for up to `drain` seconds first."""
+        if self._process.pid is None:
+            return
+        self._drain.value = drain
+        self._stop.set()
+        self._process.join(drain + 15)
+        if self._process.is_alive():  # stuck on the store or the graph: the outbox keeps it
+            self._process.terminate()
+            self._process.join(5)
+
+
+def _serve(settings: Settings, stop: Event, drain: object) -> None:
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    from orchestrator.service import Service
+
+    service = Service(settings)
+    registrar = service.registrar()
+    try:
+        while not stop.is_set():
+            try:
+                busy = registrar.run_once()
+            except Exception:
+                logger.exception("registrar: sending registrations failed")
+                busy = False
+            if not busy:  # niced: when busy it takes only what the campaign leaves idle
+                stop.wait(registrar.interval)
+        registrar.close(drain=float(drain.value))  # type: ignore[attr-defined]
+    finally:
+        service.close()
