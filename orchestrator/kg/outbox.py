@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 BACKOFF = 1.0
 BACKOFF_MAX = 300.0
+SHARE_REST = 4.0  # busy at most a fifth of the time while campaigns run
+BATCH = 1000
 
 
 class Registrar:
@@ -81,7 +83,7 @@ class Registrar:
     def run_once(self, now: float | None = None) -> bool:
         """Send what is due; False when a failure means waiting (or nothing was due)."""
         now = time.time() if now is None else now
-        items = self.store.due_registrations(now)
+        items = self.store.due_registrations(now, limit=BATCH)
         if not items:
             return False
         try:
@@ -116,15 +118,19 @@ class Registrar:
         return True
 
     def _loop(self) -> None:
+        """Sends in the background without taking the CPU from running campaigns: after a
+        batch that took t seconds it rests SHARE_REST × t (it shares the service's process
+        and cores with the engine and the Dask scheduler); `close(drain=…)` sends the rest."""
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 busy = self.run_once()
             except Exception:  # the store briefly unavailable: keep going
                 logger.exception("registrar: sending registrations failed")
                 busy = False
-            if not busy:
-                self._wake.wait(self.interval)
-                self._wake.clear()
+            rest = self.interval if not busy else SHARE_REST * (time.monotonic() - started)
+            self._wake.wait(rest)
+            self._wake.clear()
 
 
 def to_registrables(item: OutboxItem) -> list[Registrable]:
