@@ -121,7 +121,8 @@ def test_concurrent_claims_never_share_a_subnet(aws: str, pc_settings: Provision
     assert sorted(claimed) == subnets  # each subnet exactly once; 5 claims got none
     with pytest.raises(SubnetPoolExhausted, match="every subnet of the pool"):
         _pool(pc_settings).claim("lab/late")
-    assert _pool(pc_settings).claim("lab/p0") == won[0] or won[0] is None  # held: same one
+    winner = next(i for i, s in enumerate(won) if s is not None)
+    assert _pool(pc_settings).claim(f"lab/p{winner}") == won[winner]  # held: the same one
 
 
 def test_exhausted_pool_is_a_recorded_failure(provisioner, pc_settings: ProvisionerSettings):
