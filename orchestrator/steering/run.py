@@ -94,7 +94,10 @@ class Run:
 
     def cancel(self, where: Where | None = None, *, step: str | None = None) -> int:
         """Cancel the campaign; or a step (and what needs it); or the points `where` selects
-        (a function of a point's parameters, or {name: value}). Returns points cancelled."""
+        (a function of a point's parameters, or {name: value}). Returns points cancelled.
+
+        On the embedded default `where` sees every point not finished yet; through a server it
+        sees the points that have started (the REST API lists tasks, not the sweep)."""
         if where is None:
             self.backend.cancel(self.id, step, None)
             return 0
@@ -146,7 +149,7 @@ def _pending_points(run: Run, seen: set[int], total: int) -> list[tuple[int, dic
     backend: Any = run.backend
     service = getattr(backend, "service", None)
     if service is None:
-        return []  # over REST only started points are listed; pending ones are cancelled later
+        return []  # through a server only started points are listed (see `cancel`)
     sweep = CampaignSpec.model_validate(service.store.get_campaign(run.id).spec).make_sweep()
     return [(p, sweep.point(p)) for p in range(total) if p not in seen]
 
