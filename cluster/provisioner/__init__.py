@@ -7,6 +7,7 @@ from typing import Any
 
 from cluster.provisioner import _aws
 from cluster.provisioner.base import Backend, BackendStatus, ClusterState, Connection
+from cluster.provisioner.bootstrap import BootstrapScript, host_key_script
 from cluster.provisioner.config import cluster_name, render_config, to_yaml
 from cluster.provisioner.errors import (
     AwsError,
@@ -16,10 +17,11 @@ from cluster.provisioner.errors import (
     ProvisionerError,
     SubnetPoolExhausted,
 )
+from cluster.provisioner.hostkeys import HostKeyRef, HostKeyStore
 from cluster.provisioner.keys import KeyStore
 from cluster.provisioner.local import LocalBackend
 from cluster.provisioner.parallelcluster import ParallelClusterBackend, PclusterAdapter
-from cluster.provisioner.provisioner import Provisioner
+from cluster.provisioner.provisioner import Provisioner, known_hosts_line
 from cluster.provisioner.records import Attempt, ClusterRecord, DynamoRecords, FileRecords
 from cluster.provisioner.settings import ProvisionerSettings, QueueSpec, TierSpec
 from cluster.provisioner.subnets import SubnetPool
@@ -39,10 +41,13 @@ def open_provisioner(
         backend = LocalBackend(settings.local, records_file.with_name("local-slurm-holders.json"))
         return Provisioner(settings, backend, FileRecords(records_file))
     dynamodb = _aws.client("dynamodb", settings.region)
-    keys = KeyStore(
-        _aws.client("ec2", settings.region),
-        _aws.client("secretsmanager", settings.region),
+    secrets = _aws.client("secretsmanager", settings.region)
+    keys = KeyStore(_aws.client("ec2", settings.region), secrets, settings.key_secret_prefix)
+    host_keys = HostKeyStore(
+        secrets,
+        _aws.client("iam", settings.region),
         settings.key_secret_prefix,
+        settings.host_key_policy_path,
     )
     return Provisioner(
         settings,
@@ -50,6 +55,8 @@ def open_provisioner(
         DynamoRecords(dynamodb, settings.records_table, settings.attempts_table),
         subnets=SubnetPool(dynamodb, settings.subnet_table),
         keys=keys,
+        host_keys=host_keys,
+        s3=_aws.client("s3", settings.region),
     )
 
 
@@ -81,12 +88,15 @@ __all__ = [
     "Backend",
     "BackendStatus",
     "BackendUnavailable",
+    "BootstrapScript",
     "ClusterNotFound",
     "ClusterRecord",
     "ClusterState",
     "Connection",
     "DynamoRecords",
     "FileRecords",
+    "HostKeyRef",
+    "HostKeyStore",
     "KeyStore",
     "LocalBackend",
     "ParallelClusterBackend",
@@ -101,6 +111,8 @@ __all__ = [
     "TierSpec",
     "cluster_name",
     "create_tables",
+    "host_key_script",
+    "known_hosts_line",
     "open_provisioner",
     "render_config",
     "to_yaml",

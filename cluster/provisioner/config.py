@@ -3,6 +3,13 @@ settings and (vlab, project, tier), as a dict, then YAML.
 
 Nothing is open to 0.0.0.0/0: the head node's SSH is allowed from the service's CIDR only
 (`HeadNode/Ssh/AllowedIps`), DCV is off, every node is in the claimed private subnet.
+
+The head node's `CustomActions/OnNodeStart` installs the SSH host key the provisioner made
+(bootstrap.py). ParallelCluster v3 takes extra IAM permissions for a node only as managed policy
+ARNs (`Iam/AdditionalIamPolicies`) or bucket grants (`Iam/S3Access`); a whole `InstanceRole`
+would replace the role ParallelCluster builds. So the head node gets one managed policy made for
+its cluster, allowing `secretsmanager:GetSecretValue` on its own host key secret only, and
+read access to its own script's S3 prefix only.
 """
 
 from __future__ import annotations
@@ -13,11 +20,14 @@ from typing import Any
 
 import yaml
 
+from cluster.provisioner.bootstrap import script_location, script_prefix
 from cluster.provisioner.errors import ProvisionerConfigError
 from cluster.provisioner.settings import ProvisionerSettings, QueueSpec
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 PENDING_SUBNET = "subnet-claimed-at-create"
+# The per-cluster policy that lets the head node read its host key exists only from create on.
+PENDING_HOST_KEY_POLICY = "arn:aws:iam::000000000000:policy/host-key-policy-made-at-create"
 # ParallelCluster: a name starts with a letter, has letters, digits and '-', at most 60 chars.
 _NAME_LIMIT = 60
 _ONE_CHANGE = ["NEW", "CHANGED", "DELETED"]
@@ -51,6 +61,7 @@ def render_config(
     *,
     subnet_id: str = PENDING_SUBNET,
     key_name: str | None = None,
+    host_key_policy_arn: str | None = None,
     no_lustre: bool = False,
 ) -> dict[str, Any]:
     """The cluster configuration (ParallelCluster v3 schema) for `project` at `tier`."""
@@ -65,7 +76,12 @@ def render_config(
         "Image": {"Os": settings.os},
         "Imds": {"ImdsSupport": "v2.0"},
         "HeadNode": _head_node(
-            settings, spec.head_node_instance_type, subnet_id, key_name, project
+            settings,
+            spec.head_node_instance_type,
+            subnet_id,
+            key_name,
+            project,
+            host_key_policy_arn or PENDING_HOST_KEY_POLICY,
         ),
         "Scheduling": {
             "Scheduler": "slurm",
@@ -107,15 +123,29 @@ def _head_node(
     subnet_id: str,
     key_name: str | None,
     project: str,
+    host_key_policy_arn: str,
 ) -> dict[str, Any]:
     networking: dict[str, Any] = {"SubnetId": subnet_id}
     if settings.service_security_group:
         networking["AdditionalSecurityGroups"] = [settings.service_security_group]
+    name = cluster_name(project)
+    bucket, script_key = script_location(settings, name)
     return {
         "InstanceType": instance_type,
         "Networking": networking,
         "Ssh": {"KeyName": key_name or key_pair_name(project), "AllowedIps": settings.service_cidr},
         "Dcv": {"Enabled": False},
+        "CustomActions": {"OnNodeStart": {"Script": f"s3://{bucket}/{script_key}"}},
+        "Iam": {
+            "S3Access": [
+                {
+                    "BucketName": bucket,
+                    "KeyName": f"{script_prefix(settings, name)}*",
+                    "EnableWriteAccess": False,
+                }
+            ],
+            "AdditionalIamPolicies": [{"Policy": host_key_policy_arn}],
+        },
         "Imds": {"Secured": True},
         "LocalStorage": {"RootVolume": {"Encrypted": True}},
     }

@@ -34,7 +34,7 @@ class KeyStore:
         if arn is not None and has_pair:
             return KeyRef(key_name, arn)
         self.delete(key_name)
-        private_text, public_line = _new_ed25519()
+        private_text, public_line = new_ed25519()
         aws_tags = [{"Key": k, "Value": v} for k, v in tags.items()]
         with _aws.translated(f"storing the SSH key of {key_name} in Secrets Manager"):
             arn = self._secrets.create_secret(
@@ -99,7 +99,7 @@ class KeyStore:
         return bool(found)
 
 
-def _new_ed25519() -> tuple[str, str]:
+def new_ed25519() -> tuple[str, str]:
     """(private key in OpenSSH format, public key line "ssh-ed25519 AAAA...")."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -5,8 +5,10 @@ What it guarantees:
 - create is idempotent: the project's cluster record is written first, with a conditional
   write, so concurrent or repeated creates get the same record (and one cluster);
 - AWS back ends get one ED25519 key pair per cluster (private half in Secrets Manager: only
-  its ARN is kept) and a subnet claimed from the pool;
-- the subnet and the key are released only once the back end confirms the cluster is gone;
+  its ARN is kept), a subnet claimed from the pool, and an ED25519 *host* key for the head
+  node (installed by its start-up script; private half in Secrets Manager, which only that
+  head node may read), so the service can verify the head node it connects to;
+- the subnet and the keys are released only once the back end confirms the cluster is gone;
 - every create and delete is recorded as an attempt, failures (with their reason) included,
   even those that happen before the back end knows the cluster.
 """
@@ -18,13 +20,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from cluster.provisioner import bootstrap
 from cluster.provisioner.base import Backend, BackendStatus, ClusterState, CreateRequest
 from cluster.provisioner.config import cluster_name, key_pair_name, render_config, split_project
 from cluster.provisioner.errors import ClusterNotFound, ProvisionerError
+from cluster.provisioner.hostkeys import HostKeyStore
 from cluster.provisioner.keys import KeyStore
 from cluster.provisioner.records import Attempt, ClusterRecord, RecordStore, utcnow
 from cluster.provisioner.settings import ProvisionerSettings
 from cluster.provisioner.subnets import SubnetPool
+from cluster.settings import SSHSettings
 
 logger = logging.getLogger(__name__)
 LIVE = frozenset({ClusterState.PROVISIONING, ClusterState.READY, ClusterState.DELETING})
@@ -39,15 +44,21 @@ class Provisioner:
         *,
         subnets: SubnetPool | None = None,
         keys: KeyStore | None = None,
+        host_keys: HostKeyStore | None = None,
+        s3: Any = None,
         clock: Callable[[], datetime] = utcnow,
     ):
-        if backend.needs_aws_resources and (subnets is None or keys is None):
-            raise ValueError(f"the {backend.kind} back end needs a subnet pool and a key store")
+        if backend.needs_aws_resources and None in (subnets, keys, host_keys, s3):
+            raise ValueError(
+                f"the {backend.kind} back end needs a subnet pool, key stores and an S3 client"
+            )
         self.settings = settings
         self.backend = backend
         self.records = records
         self._subnets = subnets
         self._keys = keys
+        self._host_keys = host_keys
+        self._s3 = s3
         self._clock = clock
 
     # ------------------------------------------------------------------ operations
@@ -118,6 +129,11 @@ class Provisioner:
         self._finish(attempt, status.reason if status.state is ClusterState.FAILED else None)
         return record
 
+    def ssh_settings(self, project: str) -> SSHSettings:
+        """The service's `cluster.ssh` settings for the project's ready cluster (host keys
+        verified: its known_hosts line is included); ProvisionerError when not ready."""
+        return SSHSettings.model_validate(self.status(project).ssh_settings())
+
     def attempts(self, project: str) -> list[Attempt]:
         return self.records.attempts(project)
 
@@ -154,16 +170,33 @@ class Provisioner:
             record.key_name, record.key_secret_arn = key.key_name, key.secret_arn
             key_secret_arn = key.secret_arn
             self._put(record)
+            self._prepare_host_key(record, tags)
         config = render_config(
             self.settings,
             record.project,
             record.tier,
             subnet_id=record.subnet_id or "subnet-local",
             key_name=record.key_name,
+            host_key_policy_arn=record.host_key_policy_arn,
             no_lustre=record.no_lustre,
         )
         request = CreateRequest(record.name, record.project, config, key_secret_arn)
         return self.backend.create(request)
+
+    def _prepare_host_key(self, record: ClusterRecord, tags: dict[str, str]) -> None:
+        """The head node's host key (secret), the policy letting it read that secret, and
+        the start-up script that installs it, uploaded where the configuration points."""
+        assert self._host_keys is not None
+        host_key = self._host_keys.ensure(record.name, tags)
+        record.host_key_secret_arn = host_key.secret_arn
+        record.host_public_key = host_key.public_key
+        self._put(record)
+        record.host_key_policy_arn = self._host_keys.grant(record.name, host_key.secret_arn, tags)
+        self._put(record)
+        script = bootstrap.host_key_script(
+            self.settings, record.name, host_key.secret_arn, host_key.public_key
+        )
+        bootstrap.upload(self._s3, script, tags)
 
     def _refresh(self, record: ClusterRecord) -> ClusterRecord:
         if record.state not in LIVE:
@@ -185,21 +218,35 @@ class Provisioner:
     def _apply(self, record: ClusterRecord, status: BackendStatus) -> None:
         record.state, record.reason = status.state, status.reason
         if status.connection is not None:
-            record.connection = status.connection.as_dict()
-            if record.key_secret_arn and "key_file" not in record.connection:
-                record.connection["key_secret_arn"] = record.key_secret_arn
+            connection = record.connection = status.connection.as_dict()
+            if record.key_secret_arn and "key_file" not in connection:
+                connection["key_secret_arn"] = record.key_secret_arn
+            if record.host_public_key and not connection.get("known_hosts"):
+                connection["known_hosts"] = known_hosts_line(
+                    connection["host"], connection.get("port", 22), record.host_public_key
+                )
+            record.known_hosts = connection.get("known_hosts")
         self._put(record)
 
     def _release(self, record: ClusterRecord) -> None:
-        """The cluster is confirmed gone: free its key and subnet, then mark it deleted."""
+        """The cluster is confirmed gone: free its keys and subnet, then mark it deleted."""
         if record.key_name and self._keys is not None:
             self._keys.delete(record.key_name)
             record.key_name = record.key_secret_arn = None
+            self._put(record)
+        if self.backend.needs_aws_resources and self._host_keys is not None:
+            # by name, not by the record's ARNs: a create cut short may have made them
+            # without recording them
+            self._host_keys.delete(record.name)
+            bootstrap.remove(self._s3, self.settings, record.name)
+            record.host_key_secret_arn = record.host_key_policy_arn = None
+            record.host_public_key = record.known_hosts = None
             self._put(record)
         if record.subnet_id and self._subnets is not None:
             self._subnets.release(record.project, record.subnet_id)
         record.subnet_id = None
         record.state, record.reason, record.connection = ClusterState.DELETED, None, None
+        record.known_hosts = None
         self._put(record)
 
     def _failed(self, record: ClusterRecord, attempt: Attempt, reason: str) -> ClusterRecord:
@@ -228,3 +275,9 @@ class Provisioner:
 
     def _now(self) -> str:
         return self._clock().isoformat()
+
+
+def known_hosts_line(host: str, port: int, public_key: str) -> str:
+    """`HOST ssh-ed25519 AAAA...` (OpenSSH writes `[HOST]:PORT` for ports other than 22)."""
+    key = " ".join(public_key.split()[:2])
+    return f"{host} {key}" if int(port) == 22 else f"[{host}]:{port} {key}"

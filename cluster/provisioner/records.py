@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from cluster.provisioner import _aws
 from cluster.provisioner.base import ClusterState
+from cluster.provisioner.errors import ProvisionerError
 
 
 def utcnow() -> datetime:
@@ -43,6 +44,13 @@ class ClusterRecord:
     subnet_id: str | None = None
     key_name: str | None = None
     key_secret_arn: str | None = None  # only the ARN: the private key never leaves AWS
+    # The head node's SSH host key: its private half in Secrets Manager (the ARN here), its
+    # public half, the IAM policy that lets the head node read it, and once the head node's
+    # address is known, the known_hosts line the service verifies the head node with.
+    host_key_secret_arn: str | None = None
+    host_public_key: str | None = None
+    host_key_policy_arn: str | None = None
+    known_hosts: str | None = None
     connection: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,6 +59,18 @@ class ClusterRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClusterRecord:
         return cls(**{**data, "state": ClusterState(data["state"])})
+
+    def ssh_settings(self) -> dict[str, Any]:
+        """The service's `cluster.ssh` settings for this cluster (fields of
+        `cluster.settings.SSHSettings`); ProvisionerError unless it is ready to connect to."""
+        connection = self.connection or {}
+        if self.state is not ClusterState.READY or not connection.get("host"):
+            state = self.state.value
+            raise ProvisionerError(f"the cluster of {self.project} is {state}, not ready")
+        if not connection.get("known_hosts"):
+            raise ProvisionerError(f"the head node of {self.project} has no known host key yet")
+        fields = ("host", "port", "username", "key_file", "key_secret_arn", "known_hosts")
+        return {name: connection[name] for name in fields if connection.get(name) is not None}
 
 
 @dataclass

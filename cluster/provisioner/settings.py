@@ -130,11 +130,24 @@ class ProvisionerSettings(BaseModel):
     default_cost_centre: str = "unassigned"
     cost_centres: dict[str, str] = Field(default_factory=dict)  # "vlab/project" -> centre
     key_secret_prefix: str = "orchestrator/cluster-keys/"
+    # Where the head node's start-up script (it installs the cluster's SSH host key) is
+    # uploaded, one object per cluster under this prefix; the bucket is the operator's.
+    bootstrap_s3_url: str = "s3://orchestrator-cluster-bootstrap/on-node-start/"
+    # The IAM path of the per-cluster policies that let a head node read its host key.
+    host_key_policy_path: str = Field(default="/orchestrator/", pattern=r"^/([\w+=,.@-]+/)*$")
     accounting: AccountingSettings = Field(default_factory=AccountingSettings)
     lustre: LustreSettings = Field(default_factory=LustreSettings)
     # /home on EFS: an existing file system (kept across clusters), else one per cluster.
     home_efs_id: str | None = None
     local: LocalBackendSettings = Field(default_factory=LocalBackendSettings)
+
+    @field_validator("bootstrap_s3_url")
+    @classmethod
+    def _bootstrap_url(cls, value: str) -> str:
+        bucket = value.removeprefix("s3://").split("/", 1)[0]
+        if not value.startswith("s3://") or not bucket:
+            raise ValueError("must be an s3://BUCKET/PREFIX/ URL")
+        return value.rstrip("/") + "/"
 
     @field_validator("service_cidr")
     @classmethod

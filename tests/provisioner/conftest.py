@@ -10,10 +10,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster.provisioner import ProvisionerSettings
+from cluster.provisioner import (
+    Provisioner,
+    ProvisionerSettings,
+    SubnetPool,
+    create_tables,
+    open_provisioner,
+)
 from tests.api.conftest import app_settings, http, issuer  # noqa: F401 (the API's fixtures)
+from tests.provisioner.fakes import FakePcluster
 
 REGION = "eu-north-1"
+SUBNETS = ["subnet-00000000000000001", "subnet-00000000000000002"]
+BOOTSTRAP_BUCKET = "bootstrap-bucket"
 
 
 @pytest.fixture(scope="session")
@@ -51,4 +60,25 @@ def pc_settings(tmp_path: Path) -> ProvisionerSettings:
         service_cidr="10.20.0.0/16",
         idle_timeout=600,
         records_file=tmp_path / "clusters.json",
+        bootstrap_s3_url=f"s3://{BOOTSTRAP_BUCKET}/orchestrator/on-node-start",
     )
+
+
+@pytest.fixture
+def fake() -> FakePcluster:
+    return FakePcluster()
+
+
+@pytest.fixture
+def provisioner(aws: str, pc_settings: ProvisionerSettings, fake: FakePcluster) -> Provisioner:
+    """The parallelcluster provisioner on moto (tables, a pool of two subnets, the bucket of
+    start-up scripts), with ParallelCluster faked at our seam."""
+    import boto3
+
+    create_tables(pc_settings)
+    pool = SubnetPool(boto3.client("dynamodb", region_name=REGION), pc_settings.subnet_table)
+    pool.add(*SUBNETS)
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=BOOTSTRAP_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return open_provisioner(pc_settings, adapter=fake)

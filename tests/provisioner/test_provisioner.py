@@ -17,26 +17,10 @@ from cluster.provisioner import (
     SubnetPool,
     SubnetPoolExhausted,
     create_tables,
-    open_provisioner,
 )
 from cluster.provisioner.keys import KeyStore
-from tests.provisioner.conftest import REGION
+from tests.provisioner.conftest import REGION, SUBNETS
 from tests.provisioner.fakes import FakePcluster
-
-SUBNETS = ["subnet-00000000000000001", "subnet-00000000000000002"]
-
-
-@pytest.fixture
-def fake() -> FakePcluster:
-    return FakePcluster()
-
-
-@pytest.fixture
-def provisioner(aws: str, pc_settings: ProvisionerSettings, fake: FakePcluster):
-    create_tables(pc_settings)
-    pool = SubnetPool(boto3.client("dynamodb", region_name=REGION), pc_settings.subnet_table)
-    pool.add(*SUBNETS)
-    return open_provisioner(pc_settings, adapter=fake)
 
 
 def _pool(settings: ProvisionerSettings) -> SubnetPool:
@@ -84,6 +68,7 @@ def test_create_keeps_the_key_in_secrets_manager_and_only_its_arn(
         "port": 22,
         "username": "ec2-user",
         "key_secret_arn": arn,
+        "known_hosts": f"10.20.1.5 {ready.host_public_key}",
     }
 
 
