@@ -11,9 +11,11 @@ from cluster.provisioner import (
     ProvisionerConfigError,
     ProvisionerSettings,
     cluster_name,
+    host_key_script,
     render_config,
     to_yaml,
 )
+from cluster.provisioner.config import PENDING_HOST_KEY_POLICY
 
 SETTINGS = ProvisionerSettings(
     region="eu-north-1",
@@ -123,3 +125,37 @@ def test_unknown_tier_and_bad_project():
         _render("huge")
     with pytest.raises(ProvisionerConfigError, match="vlab_id/project_id"):
         render_config(SETTINGS, "no-slash", "small")
+
+
+def test_head_node_installs_the_host_key_with_a_narrow_permission():
+    policy = "arn:aws:iam::123456789012:policy/orchestrator/pc-lab-p1-host-ed25519-read"
+    name = cluster_name("lab/p1")
+    head = _render(host_key_policy_arn=policy)["HeadNode"]
+    script = f"s3://orchestrator-cluster-bootstrap/on-node-start/{name}/on-node-start.sh"
+    assert head["CustomActions"] == {"OnNodeStart": {"Script": script}}
+    assert head["Iam"] == {
+        "S3Access": [  # read only, and only this cluster's own script
+            {
+                "BucketName": "orchestrator-cluster-bootstrap",
+                "KeyName": f"on-node-start/{name}/*",
+                "EnableWriteAccess": False,
+            }
+        ],
+        "AdditionalIamPolicies": [{"Policy": policy}],  # GetSecretValue on its host key only
+    }
+    # the script the configuration points at is the one create uploads
+    rendered = host_key_script(SETTINGS, name, "arn:aws:secretsmanager:x", "ssh-ed25519 AAAA")
+    assert rendered.url == script
+    # before create (`orchestrator cluster config`), the policy is a placeholder
+    assert _render()["HeadNode"]["Iam"]["AdditionalIamPolicies"] == [
+        {"Policy": PENDING_HOST_KEY_POLICY}
+    ]
+    for queue in _render()["Scheduling"]["SlurmQueues"]:  # compute nodes: no host key access
+        assert "AdditionalIamPolicies" not in queue.get("Iam", {})
+        assert "orchestrator-cluster-bootstrap" not in json.dumps(queue)
+
+
+def test_bootstrap_url_must_be_s3():
+    assert ProvisionerSettings(bootstrap_s3_url="s3://b/p").bootstrap_s3_url == "s3://b/p/"
+    with pytest.raises(ValueError, match="s3://"):
+        ProvisionerSettings(bootstrap_s3_url="https://b/p")
