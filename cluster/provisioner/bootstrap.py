@@ -101,10 +101,17 @@ def upload(s3: Any, script: BootstrapScript, tags: dict[str, str]) -> None:
 
 
 def remove(s3: Any, settings: ProvisionerSettings, name: str) -> None:
-    """Delete the cluster's script; safe to repeat (S3 deletes of missing keys succeed)."""
+    """Delete the cluster's script; safe to repeat (S3 deletes of missing keys succeed, and
+    a missing bucket holds no script: a create that failed on it must still be deletable)."""
+    from botocore.exceptions import ClientError
+
     bucket, key = script_location(settings, name)
-    with _aws.translated(f"deleting the start-up script s3://{bucket}/{key}"):
+    try:
         s3.delete_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _aws.error_code(exc) != "NoSuchBucket":
+            with _aws.translated(f"deleting the start-up script s3://{bucket}/{key}"):
+                raise
 
 
 def _region_of(arn: str) -> str | None:

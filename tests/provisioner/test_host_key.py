@@ -301,3 +301,15 @@ def test_the_script_installs_the_key_it_fetches(tmp_path: Path, pc_settings: Pro
     refused = run()
     assert refused.returncode == 1 and "not the one the provisioner recorded" in refused.stderr
     assert not key_path.exists()
+
+
+def test_a_missing_bootstrap_bucket_fails_create_and_still_deletes(
+    provisioner: Provisioner, pc_settings: ProvisionerSettings
+):
+    provisioner.settings = pc_settings.model_copy(update={"bootstrap_s3_url": "s3://no-bucket/"})
+    failed = provisioner.create("lab/p1", "small")
+    assert failed.state is ClusterState.FAILED and "NoSuchBucket" in failed.reason
+    secret_arn = failed.host_key_secret_arn
+    assert provisioner.delete("lab/p1").state is ClusterState.DELETED  # nothing leaks
+    with pytest.raises(boto3.client("secretsmanager").exceptions.ResourceNotFoundException):
+        boto3.client("secretsmanager", region_name=REGION).describe_secret(SecretId=secret_arn)
