@@ -67,10 +67,23 @@ def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) 
         runner = Runner(service, projects=projects, poll_interval=settings.api.poll_interval)
         if run_campaigns:
             runner.start()
+        idle = None
+        if run_campaigns and settings.provisioner.teardown_interval > 0:
+            from cluster.provisioner import open_provisioner
+            from orchestrator.idle import IdleTeardown
+
+            app.state.provisioner = open_provisioner(
+                settings.provisioner, data_dir=settings.data_dir
+            )
+            idle = IdleTeardown(
+                app.state.provisioner, service.store, settings.provisioner.teardown_interval
+            ).start()
         app.state.context = AppContext(settings, service, verifier, runner, dev_issuer)
         try:
             yield
         finally:
+            if idle is not None:
+                idle.close()
             runner.close()
             unregister_campaigns_page()
             service.close()

@@ -123,6 +123,9 @@ class ProvisionerSettings(BaseModel):
     records_file: Path | None = None
     tiers: dict[str, TierSpec] = Field(default_factory=_default_tiers)
     idle_timeout: float = Field(default=3600.0, gt=0)  # seconds without campaigns
+    # how often `serve` looks for idle clusters (0: never; `orchestrator cluster
+    # teardown-idle` from cron does the same)
+    teardown_interval: float = Field(default=0.0, ge=0)
     # Who may reach the head node over SSH: the service's network and/or security group.
     service_cidr: str = "10.0.0.0/16"
     service_security_group: str | None = None

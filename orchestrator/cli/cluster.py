@@ -108,3 +108,22 @@ def status(project: str, kind: str | None) -> None:
 def delete(project: str, kind: str | None) -> None:
     """Delete the project's cluster (safe to repeat)."""
     _print(_provisioner(kind).delete(project))
+
+
+@cluster.command("teardown-idle")
+@KIND
+@_errors
+def teardown_idle(kind: str | None) -> None:
+    """Delete every ready cluster whose project ran no campaign for `provisioner.idle_timeout`
+    seconds (from this service's store); prints the projects torn down. Safe to run from cron;
+    `serve` also runs it every `provisioner.teardown_interval` seconds."""
+    from orchestrator.idle import teardown_idle_clusters
+    from orchestrator.store import Store
+
+    store = Store(load_settings().database_url)
+    try:
+        store.migrate()
+        for project in teardown_idle_clusters(_provisioner(kind), store):
+            click.echo(project)
+    finally:
+        store.close()

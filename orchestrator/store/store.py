@@ -295,6 +295,21 @@ class Store:
         with self.engine.connect() as conn:
             return [_campaign(row) for row in conn.execute(query).mappings()]
 
+    def last_activity(self, now: float) -> dict[str, float]:
+        """Per project, when a campaign last ran: `now` while one is accepted or running,
+        else the latest finish (idle clusters are torn down from this)."""
+        busy = select(campaigns.c.project).where(
+            campaigns.c.state.in_([CampaignState.ACCEPTED, CampaignState.RUNNING])
+        )
+        latest = select(
+            campaigns.c.project,
+            func.max(func.coalesce(campaigns.c.finished_at, campaigns.c.updated_at)),
+        ).group_by(campaigns.c.project)
+        with self.engine.connect() as conn:
+            found = {row[0]: float(row[1]) for row in conn.execute(latest)}
+            found.update({row[0]: now for row in conn.execute(busy.distinct())})
+        return found
+
     # ------------------------------------------------------------------ tasks
     def tasks_in_range(self, campaign_id: str, start: int, stop: int) -> list[TaskRecord]:
         """Task rows of points start..stop-1 (foreach steps only)."""
