@@ -43,7 +43,7 @@ class HpcClusterCreate(BaseModel):
 
 
 class HpcClusterPublic(BaseModel):
-    """The cluster record. The SSH key is named by its Secrets Manager ARN only."""
+    """The cluster record. Private keys are named by their Secrets Manager ARNs only."""
 
     project: str
     name: str
@@ -56,6 +56,9 @@ class HpcClusterPublic(BaseModel):
     subnet_id: str | None = None
     key_name: str | None = None
     key_secret_arn: str | None = None
+    host_key_secret_arn: str | None = None
+    host_public_key: str | None = Field(None, description="the head node's SSH host key")
+    known_hosts: str | None = Field(None, description="the line to verify the head node by")
     connection: dict[str, Any] | None = None
     created_at: str
     updated_at: str
