@@ -1,8 +1,25 @@
 """The default knowledge graph: a pyoxigraph (RocksDB) store in a folder, with SPARQL.
 
-Each registered item lives in its own named graph, named by the item's IRI; registering a
-batch is one SPARQL update (`DROP SILENT GRAPH` then `INSERT DATA` per item), which
-pyoxigraph applies in one transaction, so a re-registered item is replaced atomically.
+Each registered item lives in its own named graph, named by the item's IRI. Registering a
+batch builds each item's statements directly as pyoxigraph quads (`prov.to_quads`), then:
+
+- items already in the store (re-registered: a campaign's final state, a batch sent again)
+  are replaced by one SPARQL update (`DROP SILENT GRAPH` + `INSERT DATA` per item), which
+  pyoxigraph applies in one transaction: a reader sees the old statements or the new ones;
+- new items (nearly all of them: a task attempt is registered once) are added with
+  `Store.bulk_extend` when no other Python thread runs (the registrar's own process),
+  otherwise with `Store.extend`. `extend` is one transaction and releases the GIL;
+  `bulk_extend` writes the quads' index files (SST) and ingests them, ~2x cheaper, but it
+  holds the GIL throughout (0.1-0.5 s per 1000 tasks), which would stall the engine and the
+  API if they shared the process. pyoxigraph does not document `bulk_extend` as atomic; in
+  0.5 a load below ~1M quads (a batch of 1000 tasks is ~40k) is a single RocksDB ingestion
+  of all its files, which is atomic. Should it fail anyway, the batch's new graphs are
+  dropped (one transaction) before the error is raised, and the outbox sends the batch
+  again: its items, if present by then, take the replacing path. So an item is never
+  half-registered after a failed call, and a re-registered one is replaced atomically.
+
+(Before, the whole batch was one SPARQL update built from JSON-LD parsed by pyoxigraph:
+`register_via_sparql`, kept to compare with; `bench/provenance.py` measures both.)
 
 RocksDB lets one process at a time open the folder for writing (a second one fails at once
 with "lock file … Resource temporarily unavailable"; a second handle in the same process
@@ -14,6 +31,7 @@ A query that still finds the folder locked reads a read-only snapshot instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -27,7 +45,7 @@ import pyoxigraph
 
 from orchestrator.kg.errors import KnowledgeGraphError, KnowledgeGraphUnavailable, QueryError
 from orchestrator.kg.model import Registrable
-from orchestrator.kg.prov import CONTEXT, to_quads
+from orchestrator.kg.prov import CONTEXT, to_quads, to_quads_via_jsonld
 
 T = TypeVar("T")
 _POLL = 0.02
@@ -82,16 +100,49 @@ def _materialise(
     return QueryResult(variables, rows)
 
 
-def _update_for(items: Sequence[Registrable]) -> str:
-    """One SPARQL update replacing each item's named graph (later items win)."""
+Graph = tuple[pyoxigraph.NamedNode, list[pyoxigraph.Quad]]
+"""An item's named graph and all its statements."""
+
+
+def _graphs(
+    items: Sequence[Registrable], build: Callable[[Registrable], list[pyoxigraph.Quad]] = to_quads
+) -> list[Graph]:
+    """Each item's graph, once per IRI: the item registered last in the batch wins."""
+    latest = {item.iri: item for item in items}
+    return [(pyoxigraph.NamedNode(iri), build(item)) for iri, item in latest.items()]
+
+
+def _replacing_update(graphs: Sequence[Graph]) -> str:
+    """One SPARQL update that replaces each named graph with the given statements."""
     operations = []
-    for item in items:
-        graph = pyoxigraph.NamedNode(item.iri)
-        triples = [pyoxigraph.Triple(q.subject, q.predicate, q.object) for q in to_quads(item)]
+    for graph, quads in graphs:
+        triples = [pyoxigraph.Triple(q.subject, q.predicate, q.object) for q in quads]
         body = pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES) or b""
         operations.append(f"DROP SILENT GRAPH {graph}")
         operations.append(f"INSERT DATA {{ GRAPH {graph} {{\n{body.decode()}}} }}")
     return " ;\n".join(operations)
+
+
+def _store_graphs(store: pyoxigraph.Store, graphs: Sequence[Graph], bulk: bool) -> None:
+    """Replace the graphs already in the store (one transaction), then add the others (see
+    the module's docstring)."""
+    replaced = [graph for graph in graphs if store.contains_named_graph(graph[0])]
+    if replaced:
+        store.update(_replacing_update(replaced))
+    if len(replaced) == len(graphs):
+        return
+    known = {graph for graph, _ in replaced}
+    fresh = [(graph, quads) for graph, quads in graphs if graph not in known]
+    quads = (quad for _, statements in fresh for quad in statements)
+    if not bulk:
+        store.extend(quads)
+        return
+    try:
+        store.bulk_extend(quads)
+    except BaseException:
+        with contextlib.suppress(Exception):  # leave no item half-added; the error stands
+            store.update(" ;\n".join(f"DROP SILENT GRAPH {graph}" for graph, _ in fresh))
+        raise
 
 
 class EmbeddedKnowledgeGraph:
@@ -99,9 +150,18 @@ class EmbeddedKnowledgeGraph:
     SPARQL. Queries see every named graph as the default graph and know the `prov:`,
     `xsd:`, `schema:` and `wf:` prefixes."""
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 10.0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 10.0,
+        bulk_load: bool | None = None,
+    ):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self.bulk_load = bulk_load
+        """Add new items with `bulk_extend` (True) or `extend` (False); None: `bulk_extend`
+        when this is the process's only Python thread (see the module's docstring)."""
         self._lock = _folder_lock(self.path.absolute())
         self._closed = False
 
@@ -110,14 +170,33 @@ class EmbeddedKnowledgeGraph:
 
     # ------------------------------------------------------------------ registering
     def register(self, items: Sequence[Registrable]) -> None:
-        """Store the items, replacing what was stored under their IRIs, in one transaction."""
+        """Store the items, replacing what was stored under their IRIs (see the module's
+        docstring for what a failure leaves). An invalid item raises ValueError before
+        anything is written."""
         if not items:
             return
-        update = _update_for(items)
+        graphs = _graphs(items)
+        bulk = self.bulk_load
+        if bulk is None:
+            bulk = threading.active_count() == 1
+
+        def apply(store: pyoxigraph.Store) -> None:
+            _store_graphs(store, graphs, bulk)
+            store.flush()  # on disk before the caller (the outbox) marks them registered
+
+        self._with_writable(apply, self.lock_timeout)
+
+    def register_via_sparql(self, items: Sequence[Registrable]) -> None:
+        """`register` as it was: the statements of `to_jsonld` parsed by pyoxigraph, and the
+        whole batch as one SPARQL update (one transaction). The same result, several times
+        the CPU; kept to compare with (`bench/provenance.py`, the tests)."""
+        if not items:
+            return
+        update = _replacing_update(_graphs(items, to_quads_via_jsonld))
 
         def apply(store: pyoxigraph.Store) -> None:
             store.update(update)
-            store.flush()  # on disk before the caller (the outbox) marks them registered
+            store.flush()
 
         self._with_writable(apply, self.lock_timeout)
 

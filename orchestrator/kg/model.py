@@ -2,7 +2,8 @@
 
 IRIs are built only from identifiers that do not change when a registration is retried
 (project, campaign id, step, point, attempt, output path), so registering the same thing
-again replaces it instead of adding a copy.
+again replaces it instead of adding a copy. The records are frozen, so each computes its IRIs
+once (`cached_property`): a task and its outputs share their `TaskRef`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -101,7 +103,7 @@ class CampaignProvenance:
         _check_aware("submitted_at", self.submitted_at)
         _check_aware("ended_at", self.ended_at)
 
-    @property
+    @cached_property
     def iri(self) -> str:
         return campaign_iri(self.project, self.campaign_id)
 
@@ -128,11 +130,11 @@ class TaskRef:
         if self.attempt < 0:
             raise ValueError(f"attempt must be ≥ 0, not {self.attempt}")
 
-    @property
+    @cached_property
     def iri(self) -> str:
         return task_iri(self.project, self.campaign_id, self.step, self.point, self.attempt)
 
-    @property
+    @cached_property
     def campaign_iri(self) -> str:
         return campaign_iri(self.project, self.campaign_id)
 
@@ -200,7 +202,7 @@ class OutputEntity:
         if not self.relpath.strip("/"):
             raise ValueError("relpath must not be empty")
 
-    @property
+    @cached_property
     def iri(self) -> str:
         return self.generated_by.output_iri(self.relpath)
 

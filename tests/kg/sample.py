@@ -3,7 +3,9 @@ and the files they wrote, as the engine would register them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from orchestrator.kg import CampaignProvenance, OutputEntity, TaskActivity, TaskRef
 
@@ -17,8 +19,12 @@ SPEC = {
 }
 
 
-def campaign(state: str = "running") -> CampaignProvenance:
-    return CampaignProvenance(PROJECT, CAMPAIGN, "fi-curve", SPEC, "alice", T0, state=state)
+def campaign(
+    state: str | None = "running", ended_at: datetime | None = None, user: str = "alice"
+) -> CampaignProvenance:
+    return CampaignProvenance(
+        PROJECT, CAMPAIGN, "fi-curve", SPEC, user, T0, state=state, ended_at=ended_at
+    )
 
 
 def task(
@@ -29,19 +35,25 @@ def task(
     state: str = "succeeded",
     used: tuple[str, ...] = (),
     slurm_job_id: str | None = "4242",
+    parameters: Mapping[str, Any] | None = None,
+    ended_at: datetime | None = T0 + timedelta(seconds=20),
 ) -> TaskActivity:
     return TaskActivity(
         ref=TaskRef(PROJECT, CAMPAIGN, step, point, attempt),
-        parameters={"amplitude": amplitude, "seed": 7},
+        parameters={"amplitude": amplitude, "seed": 7} if parameters is None else parameters,
         state=state,
         started_at=T0 + timedelta(seconds=10),
-        ended_at=T0 + timedelta(seconds=20),
+        ended_at=ended_at,
         slurm_job_id=slurm_job_id,
         used=used,
     )
 
 
-def output(activity: TaskActivity, relpath: str = "trace.npz") -> OutputEntity:
+def output(
+    activity: TaskActivity,
+    relpath: str = "trace.npz",
+    generated_at: datetime | None = T0 + timedelta(seconds=20),
+) -> OutputEntity:
     ref = activity.ref
     return OutputEntity(
         generated_by=ref,
@@ -50,7 +62,7 @@ def output(activity: TaskActivity, relpath: str = "trace.npz") -> OutputEntity:
         size=1024,
         digest="sha256:" + "ab" * 32,
         media_type="application/octet-stream",
-        generated_at=T0 + timedelta(seconds=20),
+        generated_at=generated_at,
     )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pyoxigraph
 import pytest
 from click.testing import CliRunner
 
@@ -18,6 +21,7 @@ from orchestrator.kg import (
     KnowledgeGraphSettings,
     KnowledgeGraphUnavailable,
     QueryError,
+    Registrable,
     open_knowledge_graph,
 )
 from tests.kg.sample import campaign, output, sweep, task
@@ -128,3 +132,86 @@ def test_cli_query_table_json_and_bad_query(
     bad = runner.invoke(cli, ["kg", "query", "SELECT ?x WHERE { ?x"])
     assert bad.exit_code == 2
     assert "invalid SPARQL query" in bad.stderr and "1:" in bad.stderr
+
+
+def _dump(path: Path) -> set[str]:
+    """Every statement in the store, with its graph (N-Quads lines)."""
+    store = pyoxigraph.Store.read_only(str(path))
+    try:
+        return {str(quad) for quad in store}
+    finally:
+        del store
+
+
+@pytest.mark.parametrize("bulk_load", [True, False], ids=["bulk_extend", "extend"])
+def test_registering_stores_what_the_jsonld_update_stored(tmp_path: Path, bulk_load: bool) -> None:
+    """The direct quads and `bulk_extend`/`extend` give the store exactly the statements the
+    old path gave (JSON-LD parsed by pyoxigraph, one SPARQL update), through new items,
+    re-registered ones and a batch that mixes both."""
+    items = sweep()
+    changed = task(point=1, amplitude=0.1, state="failed", slurm_job_id=None)
+    batches: list[list[Registrable]] = [
+        items[:3],
+        [*items[3:], campaign(state="succeeded")],  # new items and a re-registered one
+        [changed, output(changed, "new.json"), task(point=9), changed],  # the last one wins
+    ]
+    new = EmbeddedKnowledgeGraph(tmp_path / "new", bulk_load=bulk_load)
+    old = EmbeddedKnowledgeGraph(tmp_path / "old")
+    for batch in batches:
+        new.register(batch)
+        old.register_via_sparql(batch)
+        assert _dump(new.path) == _dump(old.path)
+    assert new.query(STATES % changed.iri) == [{"state": "failed"}]
+    assert new.query("ASK { ?t wf:slurmJobId ?job ; wf:point 1 ; wf:step 'simulate' }") is False
+
+
+def test_an_invalid_item_leaves_the_batch_unwritten(tmp_path: Path) -> None:
+    kg = EmbeddedKnowledgeGraph(tmp_path / "kg")
+    kg.register([campaign()])
+    with pytest.raises(ValueError, match="finite"):
+        kg.register([campaign(state="succeeded"), task(), task(parameters={"x": math.nan})])
+    assert kg.query(STATES % campaign().iri) == [{"state": "running"}]
+    assert kg.query("ASK { ?t a wf:Task }") is False
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk_extend", "extend"])
+def test_a_failed_write_leaves_no_item_half_registered(tmp_path: Path, bulk: bool) -> None:
+    """Adding the new items fails (here: a bad quad among them): the re-registered item
+    was replaced as a whole, and none of the new ones is in the store, even in part."""
+    from orchestrator.kg.embedded import _graphs, _store_graphs
+
+    store = pyoxigraph.Store(str(tmp_path / "kg"))
+    _store_graphs(store, _graphs([campaign()]), bulk)
+    first, second = task(point=1), task(point=2)
+    graphs = _graphs([campaign(state="succeeded"), first, output(first), second])
+    graphs[-1][1].insert(3, "not a quad")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _store_graphs(store, graphs, bulk)
+    assert {str(graph) for graph in store.named_graphs()} == {f"<{campaign().iri}>"}
+    state = pyoxigraph.NamedNode("https://openbluebrain.org/workflow/vocab/state")
+    assert [str(q.object) for q in store.quads_for_pattern(None, state, None)] == ['"succeeded"']
+
+
+def test_new_items_are_bulk_loaded_only_by_the_only_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bulk_extend` holds the GIL: only a process's sole Python thread uses it."""
+    import orchestrator.kg.embedded as embedded
+
+    seen: list[bool] = []
+    real = embedded._store_graphs
+
+    def spy(store: pyoxigraph.Store, graphs: list[embedded.Graph], bulk: bool) -> None:
+        seen.append(bulk)
+        real(store, graphs, bulk)
+
+    monkeypatch.setattr(embedded, "_store_graphs", spy)
+    kg = EmbeddedKnowledgeGraph(tmp_path / "kg")
+    worker = threading.Thread(target=kg.register, args=([task(point=1)],))
+    worker.start()
+    worker.join()
+    EmbeddedKnowledgeGraph(tmp_path / "kg", bulk_load=True).register([task(point=2)])
+    EmbeddedKnowledgeGraph(tmp_path / "kg", bulk_load=False).register([task(point=3)])
+    assert seen == [False, True, False]
+    rows = kg.query("SELECT ?p WHERE { ?t wf:point ?p } ORDER BY ?p")
+    assert rows == [{"p": "1"}, {"p": "2"}, {"p": "3"}]

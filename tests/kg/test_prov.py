@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import random
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyoxigraph
@@ -17,8 +19,8 @@ from orchestrator.kg import (
     to_quads,
 )
 from orchestrator.kg.model import BASE_NAMESPACE, campaign_iri, output_iri, task_iri
-from orchestrator.kg.prov import PROV, SCHEMA
-from tests.kg.sample import CAMPAIGN, PROJECT, campaign, output, sweep, task
+from orchestrator.kg.prov import PROV, SCHEMA, to_quads_via_jsonld
+from tests.kg.sample import CAMPAIGN, PROJECT, T0, campaign, output, sweep, task
 
 
 def _statements(item: Registrable) -> set[tuple[str, str, str]]:
@@ -122,3 +124,89 @@ def test_sparql_finds_outputs_of_a_step_for_one_parameter_value(tmp_path: Path) 
         """ASK { ?f wf:step "features" ; prov:used ?trace .
                  ?trace prov:wasGeneratedBy [ wf:step "simulate" ] }"""
     )
+
+
+# -------------------------------------------- to_quads: the graph JSON-LD gives, built directly
+def _canonical(quads: list[pyoxigraph.Quad]) -> pyoxigraph.Dataset:
+    dataset = pyoxigraph.Dataset(quads)
+    dataset.canonicalize(pyoxigraph.CanonicalizationAlgorithm.UNSTABLE)  # blank nodes, if any
+    return dataset
+
+
+def _same_graph(item: Registrable) -> None:
+    direct, parsed = to_quads(item), to_quads_via_jsonld(item)
+    assert _canonical(direct) == _canonical(parsed), {str(q) for q in direct} ^ {
+        str(q) for q in parsed
+    }
+    assert len(direct) == len(parsed)  # and no statement twice
+
+
+PARAMETERS = {
+    "count": 3,
+    "amplitude": 0.1,
+    "whole": 2.0,  # a whole float: JSON-LD makes it an xsd:integer
+    "tiny": 2.5e-8,
+    "huge": 1e22,  # an xsd:double
+    "big": 10**25,
+    "label": 'a "quoted"\nline \\ ü',
+    "flag": True,
+    "off": False,
+    "list": [1, 2.5, "x", None],
+    "nested": {"b": 1, "a": [True]},
+    "missing": None,  # no schema:value at all
+    "a b/c": "needs quoting in the parameter's IRI",
+}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        campaign(),
+        campaign(state="succeeded", ended_at=T0 + timedelta(hours=1), user="bob smith"),
+        campaign(state=None),
+        task(),
+        task(parameters=PARAMETERS, used=("s3://results/x/in.h5", "file:///lustre/a%20b")),
+        task(used=("prov:looks-compact", "wf:x", "http://example.org/y")),
+        task(point=None, slurm_job_id=None, ended_at=None, parameters={}),
+        output(task()),
+        output(task(point=None), "nested/dir/ü.json", generated_at=None),
+    ],
+    ids=[
+        "campaign",
+        "campaign-ended",
+        "campaign-no-state",
+        "task",
+        "task-typed-parameters",
+        "task-compact-iris",
+        "task-minimal",
+        "output",
+        "output-minimal",
+    ],
+)
+def test_direct_quads_are_the_graph_jsonld_gives(item: Registrable) -> None:
+    _same_graph(item)
+
+
+def test_numbers_become_the_literals_jsonld_makes() -> None:
+    """Integer or xsd:double, and the double's canonical form, as pyoxigraph's JSON-LD
+    parser decides them from the JSON text."""
+    rnd = random.Random(7)
+    values: list[int | float] = [
+        0, -0.0, 7, -3, 2**63, 10**20 - 1, 10**20, -(10**20), 10**21, 10**400,
+        0.0, 2.0, 0.1, -0.25, 1e15, 1e16, 1e20, 1e21, 5e-324, 1.7976931348623157e308,
+        123456.789, 1e-7, -1e-7, 12345678901234567890.0,
+    ]  # fmt: skip
+    values += [rnd.uniform(-1e6, 1e6) for _ in range(200)]
+    values += [float(rnd.randint(-(10**25), 10**25)) for _ in range(200)]
+    values += [rnd.randint(-(10**25), 10**25) for _ in range(200)]
+    values += [math.ldexp(rnd.random(), rnd.randint(-1074, 1023)) for _ in range(200)]
+    values += [round(rnd.uniform(-100, 100), rnd.randint(0, 6)) for _ in range(200)]
+    _same_graph(task(parameters={f"v{i:04d}": value for i, value in enumerate(values)}))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_parameter_is_refused(value: float) -> None:
+    """JSON has no NaN or infinity (the JSON-LD text does not even parse): ValueError,
+    which the registrar treats as refused for good."""
+    with pytest.raises(ValueError, match="finite"):
+        to_quads(task(parameters={"x": value}))
