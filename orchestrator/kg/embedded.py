@@ -14,9 +14,12 @@ batch builds each item's statements directly as pyoxigraph quads (`prov.to_quads
   API if they shared the process. pyoxigraph does not document `bulk_extend` as atomic; in
   0.5 a load below ~1M quads (a batch of 1000 tasks is ~40k) is a single RocksDB ingestion
   of all its files, which is atomic. Should it fail anyway, the batch's new graphs are
-  dropped (one transaction) before the error is raised, and the outbox sends the batch
-  again: its items, if present by then, take the replacing path. So an item is never
-  half-registered after a failed call, and a re-registered one is replaced atomically.
+  dropped (one transaction; they did not exist before) before the error is raised.
+
+So after a failed call no item is half-registered (unless that drop fails too, say on a
+full disk), a re-registered item is replaced atomically, and the outbox sends the batch
+again: items that did get in then take the replacing path. A crash in the middle of a
+`bulk_extend` may leave its temporary `.sst` files in the folder (not in the store).
 
 (Before, the whole batch was one SPARQL update built from JSON-LD parsed by pyoxigraph:
 `register_via_sparql`, kept to compare with; `bench/provenance.py` measures both.)

@@ -4,10 +4,11 @@ Each item becomes one JSON-LD document whose root `@id` is the item's IRI; the n
 embeds (the campaign's configuration and user, a task's parameters) have IRIs derived from
 it, so the document is the complete, replaceable description of that one item.
 
-`to_quads` builds the same statements directly as pyoxigraph terms (no JSON-LD text, no
-JSON-LD processing): about 10x cheaper than `to_quads_via_jsonld`, which parses
+`to_quads` builds the same statements directly as pyoxigraph terms (no JSON text, no
+JSON-LD processing), in about half the CPU of `to_quads_via_jsonld`, which parses
 `to_jsonld` with pyoxigraph's JSON-LD parser and defines what the statements must be
-(`tests/kg/test_prov.py` checks that both give the same graph).
+(`tests/kg/test_prov.py` checks that both give the same graph). Most of what remains is
+making the `Quad` objects (~3 µs each, ~19 per item).
 """
 
 from __future__ import annotations
