@@ -801,21 +801,21 @@ class Engine:
     def _task_provenance(
         self, slot: Slot, write: TaskWrite, outcome: Outcome | None
     ) -> dict[str, Any]:
-        point = _public(slot.point)
-        ref = JobRef.parse(slot.job_ref)
-        outputs = list(outcome.outputs) if outcome is not None and outcome.ok else []
-        return {
-            "project": self.record.project,
+        """Small on purpose (one per task): the registrar reads the point's parameters from
+        the campaign's spec, and the project from its record."""
+        payload: dict[str, Any] = {
             "step": slot.step,
-            "point": point,
+            "point": _public(slot.point),
             "attempt": slot.attempt,
-            "parameters": self.plan.sweep.point(point) if point is not None else {},
             "state": write.state,
             "started_at": write.started_at,
             "ended_at": write.finished_at,
-            "slurm_job_id": ref.job_id if ref is not None else None,
-            "outputs": outputs,
         }
+        if slot.job_ref is not None and (ref := JobRef.parse(slot.job_ref)) is not None:
+            payload["slurm_job_id"] = ref.job_id
+        if outcome is not None and outcome.ok and outcome.outputs:
+            payload["outputs"] = outcome.outputs
+        return payload
 
     # ------------------------------------------------------------ durability
     def _durable(self, writes: list[TaskWrite], snapshot: Any) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import CampaignNotFound
 from orchestrator.kg.base import KnowledgeGraph
 from orchestrator.kg.errors import KnowledgeGraphRejected, KnowledgeGraphUnavailable
 from orchestrator.kg.model import (
@@ -48,6 +49,7 @@ class Registrar:
         self.store = store
         self._graph = graph
         self._opened: KnowledgeGraph | None = None
+        self.campaigns = Campaigns(store)
         self.interval = interval
         self.backoff = backoff
         self._stop = threading.Event()
@@ -87,7 +89,9 @@ class Registrar:
         if not items:
             return False
         try:
-            self.graph().register([thing for item in items for thing in to_registrables(item)])
+            self.graph().register(
+                [thing for item in items for thing in to_registrables(item, self.campaigns)]
+            )
         except KnowledgeGraphUnavailable as exc:
             attempts = min(i.attempts for i in items) + 1
             delay = min(self.backoff * 2 ** (attempts - 1), BACKOFF_MAX) * random.uniform(0.8, 1.2)
@@ -105,7 +109,7 @@ class Registrar:
 
     def _one(self, item: OutboxItem, now: float) -> bool:
         try:
-            self.graph().register(to_registrables(item))
+            self.graph().register(to_registrables(item, self.campaigns))
         except KnowledgeGraphUnavailable as exc:
             delay = min(self.backoff * 2**item.attempts, BACKOFF_MAX)
             self.store.registration_failed([item.id], str(exc), now + delay, now)
@@ -133,7 +137,9 @@ class Registrar:
             self._wake.clear()
 
 
-def to_registrables(item: OutboxItem) -> list[Registrable]:
+def to_registrables(item: OutboxItem, campaigns: Campaigns | None = None) -> list[Registrable]:
+    """What an outbox row registers. A task row names only its step and point: `campaigns`
+    (the store) gives the project and the point's parameters."""
     p = item.payload
     if item.kind == "campaign":
         return [
@@ -148,11 +154,14 @@ def to_registrables(item: OutboxItem) -> list[Registrable]:
                 ended_at=_time(p.get("ended_at")),
             )
         ]
-    ref = TaskRef(p["project"], item.campaign_id, p["step"], p.get("point"), p["attempt"])
+    project, parameters = p.get("project"), p.get("parameters")
+    if (project is None or parameters is None) and campaigns is not None:
+        project, parameters = campaigns.describe(item.campaign_id, p.get("point"))
+    ref = TaskRef(str(project), item.campaign_id, p["step"], p.get("point"), p["attempt"])
     found: list[Registrable] = [
         TaskActivity(
             ref=ref,
-            parameters=p.get("parameters") or {},
+            parameters=parameters or {},
             state=p["state"],
             started_at=_time(p.get("started_at") or p.get("ended_at")),
             ended_at=_time(p.get("ended_at")),
@@ -172,6 +181,29 @@ def to_registrables(item: OutboxItem) -> list[Registrable]:
             )
         )
     return found
+
+
+class Campaigns:
+    """Each campaign's project and sweep, read once from the store (again when it grew)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._known: dict[str, tuple[str, int, Any]] = {}
+
+    def describe(self, campaign_id: str, point: int | None) -> tuple[str, dict[str, Any]]:
+        known = self._known.get(campaign_id)
+        if known is None or (point is not None and point >= known[1]):
+            from orchestrator.spec import CampaignSpec
+
+            try:
+                record = self.store.get_campaign(campaign_id)
+            except CampaignNotFound as exc:  # deleted since: nothing left to describe
+                raise ValueError(str(exc)) from exc
+            sweep = CampaignSpec.model_validate(record.spec).make_sweep()
+            known = self._known[campaign_id] = (record.project, len(sweep), sweep)
+        project, size, sweep = known
+        parameters = sweep.point(point) if point is not None and 0 <= point < size else {}
+        return project, parameters
 
 
 def _uri(location: str) -> str:
