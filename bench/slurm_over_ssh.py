@@ -32,37 +32,29 @@ ensure_repo_on_path()
 from cluster.settings import ClusterSettings  # noqa: E402
 from cluster.slurm.batch import BatchJob  # noqa: E402
 from cluster.slurm.compute import SlurmCompute  # noqa: E402
+from orchestrator.settings import load_settings  # noqa: E402
 
 
 def settings_from_env() -> ClusterSettings:
-    env = os.environ
-    if env.get("ORCHESTRATOR_CLUSTER__KIND") != "slurm" or "SLURM_CONF" not in env:
+    """The service's own settings (the exports of deploy/local-slurm/up), with a fixed-size
+    cluster of this interpreter's workers calling back on loopback."""
+    if os.environ.get("ORCHESTRATOR_CLUSTER__KIND") != "slurm" or "SLURM_CONF" not in os.environ:
         sys.exit('run `eval "$(deploy/local-slurm/up)"` first (as root)')
-    return ClusterSettings.model_validate(
-        {
-            "kind": "slurm",
-            "ssh": {
-                "host": env["ORCHESTRATOR_CLUSTER__SSH__HOST"],
-                "port": int(env["ORCHESTRATOR_CLUSTER__SSH__PORT"]),
-                "username": env["ORCHESTRATOR_CLUSTER__SSH__USERNAME"],
-                "key_file": env["ORCHESTRATOR_CLUSTER__SSH__KEY_FILE"],
-                "known_hosts": env["ORCHESTRATOR_CLUSTER__SSH__KNOWN_HOSTS"],
-            },
-            "slurm": {
-                "partition": env.get("ORCHESTRATOR_CLUSTER__SLURM__PARTITION"),
-                "work_dir": env["ORCHESTRATOR_CLUSTER__SLURM__WORK_DIR"],
-                "python": sys.executable,
-                "scheduler_host": "127.0.0.1",
-                "contact_address": "127.0.0.1",
-                "memory": "1GiB",
-                "adaptive": False,
-                "minimum_jobs": 0,
-                "lifetime": None,
-                "dashboard_address": None,
-                "poll_interval": 1.0,
-            },
+    cluster = load_settings().cluster
+    slurm = cluster.slurm.model_copy(
+        update={
+            "python": sys.executable,
+            "scheduler_host": "127.0.0.1",
+            "contact_address": "127.0.0.1",
+            "memory": "1GiB",
+            "adaptive": False,
+            "minimum_jobs": 0,
+            "lifetime": None,
+            "dashboard_address": None,
+            "poll_interval": 1.0,
         }
     )
+    return cluster.model_copy(update={"slurm": slurm})
 
 
 def wait_for_empty_queue(timeout: float = 60.0) -> None:

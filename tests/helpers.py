@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from cluster import Compute
@@ -37,3 +40,19 @@ def wait_for(predicate: Any, timeout: float = 60.0, what: str = "a condition") -
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+CLI = [sys.executable, "-m", "orchestrator.cli"]
+
+
+def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`orchestrator ARGS` as a child in its own session (so a test can kill its group only)."""
+    return subprocess.Popen(
+        CLI + args,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,10 +16,9 @@ import yaml
 
 from orchestrator.service import Service
 from orchestrator.settings import Settings
-from tests.helpers import wait_for
+from tests.helpers import CLI, start_cli, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "orchestrator.cli"]
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -63,23 +61,11 @@ def _succeeded(service: Service, cid: str) -> set[int]:
     }
 
 
-def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        CLI + args,
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
     env = _env(tmp_path / "data")
     spec = _write_spec(tmp_path, points=40, seconds=0.25)
     service = Service(Settings(data_dir=tmp_path / "data"))
-    runner = _start(["run", str(spec)], env, tmp_path)
+    runner = start_cli(["run", str(spec)], env, tmp_path)
     try:
         cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         wait_for(lambda: len(_succeeded(service, cid)) >= 8, 60, "some finished points")
@@ -113,7 +99,7 @@ def test_cancel_from_another_process(tmp_path: Path):
     env = _env(tmp_path / "data")
     spec = _write_spec(tmp_path, points=60, seconds=0.3)
     service = Service(Settings(data_dir=tmp_path / "data"))
-    runner = _start(["run", str(spec), "--json"], env, tmp_path)
+    runner = start_cli(["run", str(spec), "--json"], env, tmp_path)
     try:
         cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         wait_for(lambda: len(_succeeded(service, cid)) >= 3, 60, "some finished points")
@@ -152,7 +138,7 @@ def test_cancel_a_point_or_a_step_while_running(tmp_path: Path, scope: str):
     spec_path.write_text(yaml.safe_dump(document))
     assert load_file(spec_path)  # valid
     service = Service(Settings(data_dir=tmp_path / "data"))
-    runner = _start(["run", str(spec_path), "--json"], env, tmp_path)
+    runner = start_cli(["run", str(spec_path), "--json"], env, tmp_path)
     try:
         cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         wait_for(lambda: len(_succeeded(service, cid)) >= 2, 60, "some finished points")

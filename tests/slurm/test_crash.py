@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,10 +14,8 @@ import yaml
 from cluster.slurm.compute import SlurmCompute
 from orchestrator.service import Service
 from orchestrator.settings import Settings
-from tests.helpers import wait_for
+from tests.helpers import CLI, start_cli, wait_for
 from tests.slurm.conftest import cli_env
-
-CLI = [sys.executable, "-m", "orchestrator.cli"]
 
 
 def _spec(tmp_path: Path, seconds: int, points: int = 4) -> Path:
@@ -39,18 +36,6 @@ def _spec(tmp_path: Path, seconds: int, points: int = 4) -> Path:
     return path
 
 
-def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        CLI + args,
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def _running_jobs(service: Service, cid: str) -> dict[int, str]:
     return {
         t.point: t.job_id.split("=", 1)[1]
@@ -64,7 +49,7 @@ def test_sigkill_while_batch_jobs_run_then_resume(
 ) -> None:
     env = cli_env(slurm_env, tmp_path / "data", tmp_path / "results")
     service = Service(Settings(data_dir=tmp_path / "data"))
-    runner = _start(["run", str(_spec(tmp_path, seconds=8))], env, tmp_path)
+    runner = start_cli(["run", str(_spec(tmp_path, seconds=8))], env, tmp_path)
     try:
         cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         before = wait_for(
@@ -97,7 +82,9 @@ def test_cancel_from_another_process_leaves_no_job(
 ) -> None:
     env = cli_env(slurm_env, tmp_path / "data", tmp_path / "results")
     service = Service(Settings(data_dir=tmp_path / "data"))
-    runner = _start(["run", str(_spec(tmp_path, seconds=120, points=3)), "--json"], env, tmp_path)
+    runner = start_cli(
+        ["run", str(_spec(tmp_path, seconds=120, points=3)), "--json"], env, tmp_path
+    )
     try:
         cid = wait_for(lambda: [c["id"] for c in service.list_campaigns()], 60, "the campaign")[0]
         jobs = wait_for(
