@@ -815,7 +815,23 @@ class Engine:
             payload["slurm_job_id"] = ref.job_id
         if outcome is not None and outcome.ok and outcome.outputs:
             payload["outputs"] = outcome.outputs
+        used = self._used(slot)
+        if used:
+            payload["used"] = used
         return payload
+
+    def _used(self, slot: Slot) -> list[list[Any]]:
+        """The upstream tasks whose results this task was given: `[step, point, attempt]`
+        (the same point's task, or a single step's: point None), and `[step]` for a step
+        gathered whole (every point's latest succeeded attempt)."""
+        plan = self.plan.steps[slot.step]
+        used: list[list[Any]] = []
+        if plan.pointwise:
+            slots = self.active.get(slot.point, {})
+            used += [[u, slot.point, slots[u].attempt] for u in plan.pointwise if u in slots]
+        used += [[b, None, self.singles[b].attempt] for b in plan.broadcast]
+        used += [[g] for g in plan.gathered]
+        return used
 
     # ------------------------------------------------------------ durability
     def _durable(self, writes: list[TaskWrite], snapshot: Any) -> None:
