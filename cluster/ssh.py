@@ -208,24 +208,9 @@ class SSHTransport:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         s = self.settings
-        options: dict[str, Any] = dict(s.connect_options)
-        options.setdefault("keepalive_interval", s.keepalive_interval)
-        options.setdefault("connect_timeout", s.connect_timeout)
+        options = connect_options(s)
         try:
-            key = load_private_key(s)
-            known_hosts = _known_hosts(s.known_hosts or "")
-        except (ValueError, OSError, asyncssh.KeyImportError) as exc:
-            raise AuthenticationFailed(f"cannot load the SSH key or known hosts: {exc}") from exc
-        try:
-            return await asyncssh.connect(
-                s.host,
-                port=s.port,
-                username=s.username,
-                client_keys=[key],
-                known_hosts=known_hosts,
-                agent_path=None,
-                **options,
-            )
+            return await asyncssh.connect(s.host, **options)
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyRejected(f"host key of {self.target} not accepted: {exc}") from exc
         except asyncssh.PermissionDenied as exc:
@@ -243,6 +228,31 @@ class SSHTransport:
     def _backoff(self, attempt: int) -> float:
         delay = self.settings.reconnect_backoff * 2 ** (attempt - 1)
         return float(min(delay, 30.0) * random.uniform(0.8, 1.2))
+
+
+def connect_options(settings: SSHSettings) -> dict[str, Any]:
+    """`asyncssh.connect` keyword arguments (all but the host) for these settings: our key,
+    the configured known hosts (always verified), no agent, keepalives, and `connect_options`
+    passed through. Raises AuthenticationFailed when the key or known hosts cannot be read."""
+    s = settings
+    if not s.known_hosts:
+        raise HostKeyRejected("no known host keys configured (cluster.ssh.known_hosts)")
+    try:
+        key = load_private_key(s)
+        known_hosts = _known_hosts(s.known_hosts)
+    except (ValueError, OSError, asyncssh.KeyImportError) as exc:
+        raise AuthenticationFailed(f"cannot load the SSH key or known hosts: {exc}") from exc
+    options: dict[str, Any] = dict(s.connect_options)
+    options.setdefault("keepalive_interval", s.keepalive_interval)
+    options.setdefault("connect_timeout", s.connect_timeout)
+    options.update(
+        port=s.port,
+        username=s.username,
+        client_keys=[key],
+        known_hosts=known_hosts,
+        agent_path=None,
+    )
+    return options
 
 
 def _known_hosts(value: str) -> Any:

@@ -17,7 +17,7 @@ from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
 from orchestrator.engine.plan import compile_plan
 from orchestrator.errors import CampaignNotFound, InvalidRequest, SpecError, TaskNotFound
-from orchestrator.results import ResultsLocation, campaign_results_url
+from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension
@@ -33,6 +33,7 @@ class Service:
         self.settings = settings
         self.store = store or Store(settings.database_url)
         self.store.migrate()
+        on_the_cluster.use(settings.cluster)  # where `cluster:///…` results paths are
 
     def close(self) -> None:
         self.store.close()

@@ -134,3 +134,9 @@ def total_x(sim: list[dict[str, Any]]) -> int:
 def slow_square(x: float, seconds: float = 0.0) -> float:
     time.sleep(seconds)
     return x * x
+
+
+def write_where(x: int, ctx: Any) -> str:
+    """Writes `where.txt` in its output folder: x and the SLURM job of its worker."""
+    (ctx.output_dir / "where.txt").write_text(f"{x} {os.environ.get('SLURM_JOB_ID', 'local')}\n")
+    return str(ctx.output_dir)

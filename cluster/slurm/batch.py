@@ -37,6 +37,16 @@ class PollResult:
     ended: list[TaskEnd] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class FileDigest:
+    """A file a batch task left in its folder on the cluster."""
+
+    path: str
+    """Relative to the task's folder."""
+    size: int
+    sha256: str
+
+
 @dataclass
 class TaskEnd:
     """A tracked job that reached a terminal state, with what it left behind."""
@@ -165,6 +175,31 @@ class SlurmBatchRunner:
             out.append(TaskEnd(job_id, status, code, files))
         self.forget(job_id for job_id, _ in ended)
         return PollResult(started, out)
+
+    def describe_dirs(self, folders: Sequence[str]) -> dict[str, list[FileDigest]]:
+        """Every file under each folder (on the cluster) with its size and SHA-256, in one
+        command; a missing folder has no files. Half-written `*.tmp` files are left out."""
+        if not folders:
+            return {}
+        script = (
+            'for d in "$@"; do echo "@$d"; [ -d "$d" ] || continue; cd "$d" || continue; '
+            "find . -type f ! -name '*.tmp' -exec sh -c "
+            '\'for f; do printf "%s " "$(stat -c %s "$f")"; sha256sum "$f"; done\' sh {} +; '
+            "cd /; done"
+        )
+        result = self.slurm.transport.run_sync(["sh", "-c", script, "sh", *folders])
+        found: dict[str, list[FileDigest]] = {folder: [] for folder in folders}
+        current: list[FileDigest] | None = None
+        for line in result.stdout.splitlines():
+            if line.startswith("@"):
+                current = found.setdefault(line[1:], [])
+                continue
+            size, _, rest = line.partition(" ")
+            digest, _, path = rest.partition("  ")
+            if current is None or not size.isdigit() or not path.startswith("./"):
+                continue
+            current.append(FileDigest(path[2:], int(size), digest.lstrip("\\")))
+        return found
 
     def read_tails(self, paths: Sequence[str], limit: int = TAIL_BYTES) -> dict[str, bytes | None]:
         """The last `limit` bytes of each file (None when missing), in one command."""

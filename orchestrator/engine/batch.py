@@ -27,7 +27,7 @@ from orchestrator.engine.execute import render_template
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.engine.plan import StepPlan
 from orchestrator.engine.slots import Slot
-from orchestrator.results import ResultsLocation
+from orchestrator.results import ResultsLocation, StoredFile, media_type
 from orchestrator.spec.model import BatchSpec, Step
 from orchestrator.store import SINGLE
 
@@ -98,7 +98,11 @@ class BatchSteps:
         self._next_poll = 0.0
 
     def output_dir(self, step: str, point: int) -> str:
-        sub = step if point == SINGLE else f"{step}/{point:06d}"
+        """The task's folder on the cluster: in the results themselves when they are a
+        cluster path (the task writes its outputs in place), else a work folder."""
+        sub = self.location.task_prefix(step, None if point == SINGLE else point)
+        if self.location.cluster_path is not None:
+            return posixpath.join(self.location.cluster_path, sub)
         return posixpath.join(self.runner.root.rsplit("/", 1)[0], "out", self.campaign_id, sub)
 
     def submit(
@@ -186,12 +190,44 @@ class BatchSteps:
             return [], []
         started = [self.inflight[j] for j in result.started if j in self.inflight]
         ended = []
-        for end in result.ended:
-            slot = self.inflight.pop(end.job_id, None)
+        finished = [(self.inflight.pop(e.job_id, None), e) for e in result.ended]
+        described = self._describe([slot for slot, _ in finished if slot is not None])
+        for slot, end in finished:
             if slot is not None:
                 slot.future = None
-                ended.append((slot, self._outcome(slot, end)))
+                outcome = self._outcome(slot, end)
+                if outcome.ok:
+                    outcome.outputs = described.get(id(slot), [])
+                ended.append((slot, outcome))
         return started, ended
+
+    def _describe(self, slots: list[Slot]) -> dict[int, list[dict[str, Any]]]:
+        """Results on the cluster: each task's files, as the manifest lists outputs (one
+        command for all the tasks that ended)."""
+        if self.location.cluster_path is None or not slots:
+            return {}
+        folders = {id(slot): self.output_dir(slot.step, slot.point) for slot in slots}
+        try:
+            found = self.runner.describe_dirs(sorted(set(folders.values())))
+        except ClusterError as exc:
+            logger.warning("could not list the outputs of ended batch tasks: %s", exc)
+            return {}
+        described = {}
+        for slot in slots:
+            prefix = self.location.task_prefix(
+                slot.step, None if slot.point == SINGLE else slot.point
+            )
+            described[id(slot)] = [
+                StoredFile(
+                    path=f.path,
+                    url=self.location.url(f"{prefix}/{f.path}"),
+                    size=f.size,
+                    digest=f"sha256:{f.sha256}",
+                    media_type=media_type(f.path),
+                ).to_dict()
+                for f in found.get(folders[id(slot)], [])
+            ]
+        return described
 
     def _outcome(self, slot: Slot, end: TaskEnd) -> Outcome:
         prefix = self.location.task_prefix(slot.step, None if slot.point == SINGLE else slot.point)

@@ -216,7 +216,7 @@ _ANNOUNCER = _Announcer()
 
 @lru_cache(maxsize=64)
 def _location(url: str) -> ResultsLocation:
-    return ResultsLocation(url)
+    return ResultsLocation(url, on_cluster=True)  # tasks run on the cluster
 
 
 @lru_cache(maxsize=256)

@@ -17,12 +17,14 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from orchestrator.errors import ResultsError
-from orchestrator.results import upload
+from orchestrator.results import on_the_cluster, upload
 from orchestrator.results.parts import PartWriter
 from orchestrator.results.retry import retrying
 
 _MEDIA_TYPES = {".log": "text/plain", ".jsonl": "application/jsonl", ".npy": "application/x-npy"}
 _SKIPPED_SUFFIX = ".tmp"  # half-written files (write_bytes' temporary names)
+CLUSTER_SCHEME = "cluster://"
+"""`cluster:///lustre/…`: a path on the project's cluster (its Lustre), written by the tasks."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def storage_options(url: str) -> dict[str, Any]:
 
 def endpoint_of(url: str) -> str:
     """Where `url`'s store is reached, for error messages (never credentials)."""
+    if cluster_path(url) is not None:
+        return on_the_cluster.describe()
     options = storage_options(url)
     endpoint = options.get("client_kwargs", {}).get("endpoint_url")
     if endpoint:
@@ -89,7 +93,12 @@ def endpoint_of(url: str) -> str:
     return url.split("://", 1)[0]
 
 
-def filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str, *, on_cluster: bool = False) -> tuple[Any, str]:
+    """The fsspec file system and path for `url`. A cluster path (`cluster:///lustre/…`) is
+    local where the tasks run (`on_cluster`), and reached through the cluster from here."""
+    path = cluster_path(url)
+    if path is not None:
+        return (LocalFileSystem() if on_cluster else on_the_cluster.filesystem()), path
     try:
         return fsspec.core.url_to_fs(url, **storage_options(url))
     except (ImportError, ValueError) as exc:
@@ -97,9 +106,13 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 class ResultsLocation:
-    def __init__(self, base_url: str):
+    """Where a campaign's results are kept. `on_cluster`: seen from a task on the project's
+    cluster, where a cluster path is a local folder (the tasks write it themselves)."""
+
+    def __init__(self, base_url: str, *, on_cluster: bool = False):
         self.base_url = base_url.rstrip("/")
-        self.fs, self.root = filesystem(self.base_url)
+        self.cluster_path = cluster_path(self.base_url)
+        self.fs, self.root = filesystem(self.base_url, on_cluster=on_cluster)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.endpoint = endpoint_of(self.base_url)  # the one `fs` was made for
         self._parts = PartWriter(self._put_part)
@@ -273,6 +286,18 @@ def _files_under(folder: Path) -> list[str]:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
+
+
+def cluster_path(url: str) -> str | None:
+    """The absolute path of a cluster URL (`cluster:///lustre/x` → `/lustre/x`), else None."""
+    if not url.startswith(CLUSTER_SCHEME):
+        return None
+    path = url[len(CLUSTER_SCHEME) :]
+    if not path.startswith("/") or "\x00" in path:
+        raise ResultsError(
+            f"{url!r}: a cluster path is absolute, e.g. {CLUSTER_SCHEME}/lustre/scratch/results"
+        )
+    return posixpath.normpath(path)
 
 
 def open_url(url: str) -> bytes:

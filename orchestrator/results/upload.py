@@ -15,6 +15,8 @@ import contextlib
 import hashlib
 import io
 import os
+import posixpath
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -220,14 +222,43 @@ def _no_such_upload(exc: BaseException) -> bool:
 
 
 def _generic_put(fs: Any, source: Path | bytes, rpath: str, deadline: float) -> Digests:
+    """Other stores (a cluster's files over SFTP): to a temporary name in the same folder,
+    size checked, then renamed, so that a reader never sees half a file."""
+    folder = posixpath.dirname(rpath)
+    tmp = f"{rpath}.{uuid.uuid4().hex[:12]}.tmp"
     if isinstance(source, bytes):
         digests = Digests(len(source), hashlib.sha256(source).hexdigest())
-        retrying(lambda: fs.pipe_file(rpath, source), deadline=deadline, what=f"put {rpath}")
+        send = lambda: fs.pipe_file(tmp, source)  # noqa: E731
     else:
         digests = sha256_file(source)
-        retrying(lambda: fs.put_file(str(source), rpath), deadline=deadline, what=f"put {rpath}")
+        send = lambda: fs.put_file(str(source), tmp)  # noqa: E731
+
+    def attempt() -> None:
+        if folder:
+            fs.makedirs(folder, exist_ok=True)
+        send()
+        fs.invalidate_cache(tmp)
+        size = fs.info(tmp).get("size")
+        if size != digests.size:
+            raise TransientError(f"{rpath}: stored size {size}, local {digests.size}")
+        _replace(fs, tmp, rpath)
+
+    try:
+        retrying(attempt, deadline=deadline, what=f"put {rpath}")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm_file(tmp)
+        raise
     fs.invalidate_cache(rpath)
-    info = retrying(lambda: fs.info(rpath), deadline=deadline, what=f"info {rpath}")
-    if info.get("size") != digests.size:
-        raise ResultsError(f"{rpath}: stored size {info.get('size')}, local {digests.size}")
     return digests
+
+
+def _replace(fs: Any, source: str, target: str) -> None:
+    """Rename over an existing file (SFTP's plain rename refuses to)."""
+    try:
+        fs.mv(source, target)
+    except OSError:
+        if not fs.exists(target):
+            raise
+        fs.rm_file(target)
+        fs.mv(source, target)

@@ -212,6 +212,10 @@ class Extension(_Strict):
         )
 
 
+RESULTS_SCHEMES = frozenset({None, "file", "s3", "s3a", "cluster", "memory"})
+"""A results location: a path (no scheme), or one of these URL schemes."""
+
+
 class CampaignSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     parameters: dict[str, AxisField] = Field(default_factory=dict)
@@ -227,6 +231,25 @@ class CampaignSpec(_Strict):
         for name in value:
             if not STEP_NAME.match(name) or name == "ctx":
                 raise ValueError(f"{name!r} is not a valid parameter name (a Python identifier)")
+        return value
+
+    @field_validator("results")
+    @classmethod
+    def _results_location(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("results must not be empty (leave it out for the default)")
+        scheme = value.split("://", 1)[0].lower() if "://" in value else None
+        if scheme not in RESULTS_SCHEMES:
+            raise ValueError(
+                f"{value!r}: results is a path, file://, s3://bucket/prefix or "
+                f"cluster:///absolute/path (not {scheme}://)"
+            )
+        if scheme == "cluster" and not value[len("cluster://") :].startswith("/"):
+            raise ValueError(f"{value!r}: a cluster path is absolute, e.g. cluster:///lustre/x")
+        if scheme == "s3" and not value[len("s3://") :].split("/", 1)[0]:
+            raise ValueError(f"{value!r}: name the bucket, e.g. s3://bucket/prefix")
         return value
 
     @field_validator("steps")
