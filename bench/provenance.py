@@ -3,9 +3,10 @@
     .venv/bin/python bench/provenance.py          # ~30 s
 
 What the registrar does with 5000 task registrations (each a `TaskActivity`, parameters of
-several types and a SLURM job id, plus one `OutputEntity`; the campaign in the first
-batch), in batches of 1000 registrations, into a fresh `EmbeddedKnowledgeGraph` in a temp
-dir (opened and closed per batch, flushed, as in the service):
+several types, a SLURM job id and the collection of its outputs, plus one `OutputEntity`;
+the campaign in the first batch), in batches of 1000 registrations, into a fresh
+`EmbeddedKnowledgeGraph` in a temp dir (opened and closed per batch, flushed, as in the
+service):
 
   - old: `to_jsonld` parsed by pyoxigraph's JSON-LD parser, the batch as one SPARQL update
     (`DROP SILENT GRAPH` + `INSERT DATA` per item): `register_via_sparql`;
@@ -73,6 +74,7 @@ def registrations(n: int) -> list[list[Registrable]]:
             started_at=T0 + timedelta(seconds=point),
             ended_at=ended,
             slurm_job_id=str(100000 + point),
+            outputs=("trace.npz",),
         )
         out = OutputEntity(
             generated_by=ref,

@@ -73,12 +73,25 @@ def task_iri(project: str, campaign_id: str, step: str, point: int | None, attem
     return f"{campaign_iri(project, campaign_id)}/tasks/{where}/attempts/{attempt}"
 
 
+def outputs_iri(project: str, campaign_id: str, step: str, point: int | None, attempt: int) -> str:
+    """What a succeeded attempt handed downstream: the `prov:Collection` of its outputs,
+    `…/attempts/{attempt}/outputs` (what a downstream task `prov:used`)."""
+    return f"{task_iri(project, campaign_id, step, point, attempt)}/outputs"
+
+
 def output_iri(
     project: str, campaign_id: str, step: str, point: int | None, attempt: int, relpath: str
 ) -> str:
-    """One file an attempt wrote, by its path relative to the task's output folder."""
+    """One file an attempt wrote, by its path relative to the task's output folder (a
+    member of the attempt's `outputs_iri`, under it)."""
     path = quote(relpath.strip("/"), safe="/")
-    return f"{task_iri(project, campaign_id, step, point, attempt)}/outputs/{path}"
+    return f"{outputs_iri(project, campaign_id, step, point, attempt)}/{path}"
+
+
+def step_outputs_iri(project: str, campaign_id: str, step: str) -> str:
+    """A `foreach` step's results, gathered whole: the `prov:Collection` whose members are
+    its succeeded attempts' `outputs_iri`, `…/campaigns/{id}/steps/{step}/outputs`."""
+    return f"{campaign_iri(project, campaign_id)}/steps/{_segment(step)}/outputs"
 
 
 @dataclass(frozen=True)
@@ -138,17 +151,31 @@ class TaskRef:
     def campaign_iri(self) -> str:
         return campaign_iri(self.project, self.campaign_id)
 
+    @cached_property
+    def outputs_iri(self) -> str:
+        """The collection of this attempt's outputs (for a downstream task's `used`)."""
+        return outputs_iri(self.project, self.campaign_id, self.step, self.point, self.attempt)
+
+    @property
+    def step_outputs_iri(self) -> str:
+        """The collection of its step's outputs (for a task that gathers the step whole)."""
+        return step_outputs_iri(self.project, self.campaign_id, self.step)
+
     def output_iri(self, relpath: str) -> str:
-        """The IRI an output of this attempt gets (for a downstream task's `used`)."""
-        return output_iri(
-            self.project, self.campaign_id, self.step, self.point, self.attempt, relpath
-        )
+        """The IRI an output of this attempt gets."""
+        return f"{self.outputs_iri}/{quote(relpath.strip('/'), safe='/')}"
 
 
 @dataclass(frozen=True)
 class TaskActivity:
-    """One attempt of a task. It always used the campaign's configuration; `used` adds the
-    upstream outputs it read (their IRIs, e.g. from `TaskRef.output_iri`, or URLs)."""
+    """One attempt of a task. It always used the campaign's configuration; `used` adds what
+    it was given upstream (IRIs: an upstream attempt's `TaskRef.outputs_iri`, a gathered
+    step's `TaskRef.step_outputs_iri`, a file's `TaskRef.output_iri`, or URLs).
+
+    A succeeded attempt also describes the collection of its outputs (`outputs`: their
+    paths, each an `OutputEntity` registered on its own), even when empty: it stands for
+    what the attempt handed downstream. A `foreach` attempt's collection is a member of
+    its step's."""
 
     ref: TaskRef
     parameters: Mapping[str, Any]
@@ -158,6 +185,8 @@ class TaskActivity:
     ended_at: datetime | None = None
     slurm_job_id: str | None = None
     used: Sequence[str] = field(default_factory=tuple)
+    outputs: Sequence[str] = field(default_factory=tuple)
+    """The paths of the files it wrote, relative to its output folder (`OutputEntity.relpath`)."""
 
     def __post_init__(self) -> None:
         _check_aware("started_at", self.started_at)
@@ -166,10 +195,25 @@ class TaskActivity:
             raise TypeError("used must be a sequence of IRIs, not one string")
         for index, value in enumerate(self.used):
             _check_absolute(f"used[{index}]", value)
+        if isinstance(self.outputs, str):
+            raise TypeError("outputs must be a sequence of paths, not one string")
+        for index, relpath in enumerate(self.outputs):
+            if not relpath.strip("/"):
+                raise ValueError(f"outputs[{index}] must not be empty")
 
     @property
     def iri(self) -> str:
         return self.ref.iri
+
+    @property
+    def succeeded(self) -> bool:
+        """Only a succeeded attempt handed its outputs downstream (has a collection)."""
+        return self.state == "succeeded"
+
+    @cached_property
+    def output_iris(self) -> tuple[str, ...]:
+        """The members of its outputs collection, once each, in order."""
+        return tuple(dict.fromkeys(self.ref.output_iri(relpath) for relpath in self.outputs))
 
     @property
     def project(self) -> str:

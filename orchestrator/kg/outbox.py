@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from orchestrator.kg.model import (
     Registrable,
     TaskActivity,
     TaskRef,
+    step_outputs_iri,
 )
 from orchestrator.store import OutboxItem, Store
 
@@ -139,7 +140,8 @@ class Registrar:
 
 def to_registrables(item: OutboxItem, campaigns: Campaigns | None = None) -> list[Registrable]:
     """What an outbox row registers. A task row names only its step and point: `campaigns`
-    (the store) gives the project and the point's parameters."""
+    (the store) gives the project and the point's parameters; the upstream attempts it was
+    given (`used`, if any) become the IRIs of their outputs collections (`used_iris`)."""
     p = item.payload
     if item.kind == "campaign":
         return [
@@ -158,6 +160,7 @@ def to_registrables(item: OutboxItem, campaigns: Campaigns | None = None) -> lis
     if (project is None or parameters is None) and campaigns is not None:
         project, parameters = campaigns.describe(item.campaign_id, p.get("point"))
     ref = TaskRef(str(project), item.campaign_id, p["step"], p.get("point"), p["attempt"])
+    outputs = p.get("outputs") or []
     found: list[Registrable] = [
         TaskActivity(
             ref=ref,
@@ -166,13 +169,15 @@ def to_registrables(item: OutboxItem, campaigns: Campaigns | None = None) -> lis
             started_at=_time(p.get("started_at") or p.get("ended_at")),
             ended_at=_time(p.get("ended_at")),
             slurm_job_id=p.get("slurm_job_id"),
+            used=used_iris(ref, p.get("used") or []),
+            outputs=tuple(_relpath(out) for out in outputs),
         )
     ]
-    for out in p.get("outputs") or []:
+    for out in outputs:
         found.append(
             OutputEntity(
                 generated_by=ref,
-                relpath=out.get("relpath") or out["path"],
+                relpath=_relpath(out),
                 location=_uri(out["url"]),
                 size=int(out["size"]),
                 digest=out["digest"],
@@ -204,6 +209,29 @@ class Campaigns:
         project, size, sweep = known
         parameters = sweep.point(point) if point is not None and 0 <= point < size else {}
         return project, parameters
+
+
+def used_iris(task: TaskRef, used: Sequence[Sequence[Any]]) -> tuple[str, ...]:
+    """A task payload's `used` as IRIs, once each: `[step, point, attempt]` is that upstream
+    attempt's outputs collection (point None: a single step's), `[step]` the collection of a
+    `foreach` step gathered whole."""
+    iris: dict[str, None] = {}
+    for entry in used:
+        if not isinstance(entry, list | tuple) or len(entry) not in (1, 3):
+            raise ValueError(f"used: {entry!r} is neither [step, point, attempt] nor [step]")
+        if len(entry) == 1:
+            iris[step_outputs_iri(task.project, task.campaign_id, str(entry[0]))] = None
+        else:
+            step, point, attempt = entry
+            if not isinstance(point, int | None) or not isinstance(attempt, int):
+                raise ValueError(f"used: {entry!r} is not [step, point, attempt]")
+            upstream = TaskRef(task.project, task.campaign_id, str(step), point, attempt)
+            iris[upstream.outputs_iri] = None
+    return tuple(iris)
+
+
+def _relpath(output: Mapping[str, Any]) -> str:
+    return str(output.get("relpath") or output["path"])
 
 
 def _uri(location: str) -> str:

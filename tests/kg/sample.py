@@ -34,6 +34,7 @@ def task(
     amplitude: float = 0.1,
     state: str = "succeeded",
     used: tuple[str, ...] = (),
+    outputs: tuple[str, ...] = (),
     slurm_job_id: str | None = "4242",
     parameters: Mapping[str, Any] | None = None,
     ended_at: datetime | None = T0 + timedelta(seconds=20),
@@ -46,6 +47,7 @@ def task(
         ended_at=ended_at,
         slurm_job_id=slurm_job_id,
         used=used,
+        outputs=outputs,
     )
 
 
@@ -67,11 +69,14 @@ def output(
 
 
 def sweep() -> list[CampaignProvenance | TaskActivity | OutputEntity]:
-    """A campaign; `simulate` over three amplitudes; `features` reading each trace."""
+    """A campaign; `simulate` over three amplitudes; `features` given each point's trace
+    (it `prov:used` the outputs collection of the same point's `simulate`)."""
     items: list[CampaignProvenance | TaskActivity | OutputEntity] = [campaign()]
     for point, amplitude in enumerate([0.0, 0.1, 0.2]):
-        simulate = task("simulate", point, amplitude=amplitude)
-        trace = output(simulate)
-        features = task("features", point, amplitude=amplitude, used=(trace.iri,))
-        items += [simulate, trace, features, output(features, "features.json")]
+        simulate = task("simulate", point, amplitude=amplitude, outputs=("trace.npz",))
+        used = (simulate.ref.outputs_iri,)
+        features = task(
+            "features", point, amplitude=amplitude, used=used, outputs=("features.json",)
+        )
+        items += [simulate, output(simulate), features, output(features, "features.json")]
     return items

@@ -53,6 +53,40 @@ def test_task_activity_and_its_output_in_prov_terms() -> None:
     assert (f"<{made.iri}>", f"<{SCHEMA}contentUrl>", f"<{made.location}>") in _statements(made)
 
 
+def test_a_succeeded_attempt_describes_the_collection_of_its_outputs() -> None:
+    activity = task(point=2, outputs=("trace.npz", "dir/x.json"))
+    collection = to_jsonld(activity)["@reverse"]["prov:wasGeneratedBy"]
+    assert collection["@id"] == activity.iri + "/outputs" == activity.ref.outputs_iri
+    assert "prov:Collection" in collection["@type"] and "prov:Entity" in collection["@type"]
+    members = [ref["@id"] for ref in collection["prov:hadMember"]]
+    assert members == [activity.ref.output_iri("trace.npz"), activity.ref.output_iri("dir/x.json")]
+    step = collection["@reverse"]["prov:hadMember"]
+    assert step["@id"] == campaign().iri + "/steps/simulate/outputs"
+
+    statements = _statements(activity)
+    outputs, step_outputs = f"<{activity.ref.outputs_iri}>", f"<{step['@id']}>"
+    assert (outputs, f"<{PROV}wasGeneratedBy>", f"<{activity.iri}>") in statements
+    member = f"<{PROV}hadMember>"
+    assert {(s, o) for s, p, o in statements if p == member} == {
+        (outputs, f"<{members[0]}>"),
+        (outputs, f"<{members[1]}>"),
+        (step_outputs, outputs),
+    }
+    # every statement, the step's membership included, is in the attempt's own graph
+    assert {q.graph_name for q in to_quads(activity)} == {pyoxigraph.NamedNode(activity.iri)}
+
+
+def test_only_a_succeeded_attempt_has_an_outputs_collection() -> None:
+    empty = to_jsonld(task(point=0))["@reverse"]["prov:wasGeneratedBy"]
+    assert "prov:hadMember" not in empty and "@reverse" in empty  # empty, yet a step member
+    single = to_jsonld(task(point=None, outputs=("r.json",)))["@reverse"]["prov:wasGeneratedBy"]
+    assert "@reverse" not in single  # a single step has no step collection
+    for state in ("failed", "cancelled", "running"):
+        activity = task(state=state, outputs=("trace.npz",))
+        assert "@reverse" not in to_jsonld(activity)
+        assert not any("/outputs" in str(q.subject) for q in to_quads(activity))
+
+
 def test_campaign_is_an_activity_of_its_user_following_its_spec() -> None:
     document = to_jsonld(campaign())
     assert "prov:Activity" in document["@type"]
@@ -108,11 +142,11 @@ def test_sparql_finds_outputs_of_a_step_for_one_parameter_value(tmp_path: Path) 
     )
     assert rows == [{"url": f"s3://results/{CAMPAIGN}/simulate/1/trace.npz", "task": task().iri}]
 
-    # one activity per task, each with its generated entities; features used simulate's trace
+    # one activity per task, each with its files; features used simulate's trace
     per_task = kg.query(
         """SELECT ?step ?point (COUNT(?out) AS ?outputs) WHERE {
              ?task a prov:Activity ; wf:step ?step ; wf:point ?point .
-             ?out prov:wasGeneratedBy ?task .
+             ?out a wf:Output ; prov:wasGeneratedBy ?task .
            } GROUP BY ?step ?point ORDER BY ?step ?point"""
     )
     assert per_task == [
@@ -121,8 +155,8 @@ def test_sparql_finds_outputs_of_a_step_for_one_parameter_value(tmp_path: Path) 
         for point in range(3)
     ]
     assert kg.query(
-        """ASK { ?f wf:step "features" ; prov:used ?trace .
-                 ?trace prov:wasGeneratedBy [ wf:step "simulate" ] }"""
+        """ASK { ?f wf:step "features" ; prov:used/prov:hadMember ?trace .
+                 ?trace a wf:Output ; prov:wasGeneratedBy [ wf:step "simulate" ] }"""
     )
 
 
@@ -168,6 +202,11 @@ PARAMETERS = {
         task(parameters=PARAMETERS, used=("s3://results/x/in.h5", "file:///lustre/a%20b")),
         task(used=("prov:looks-compact", "wf:x", "http://example.org/y")),
         task(point=None, slurm_job_id=None, ended_at=None, parameters={}),
+        task(outputs=("trace.npz", "dir/ü x.json", "/trace.npz", "log/")),
+        task(point=None, outputs=("result.json",), used=(task().ref.outputs_iri,)),
+        task(state="failed", outputs=("trace.npz",)),
+        task(state="running"),
+        task(step="a b/c", point=0, used=(task().ref.step_outputs_iri,)),
         output(task()),
         output(task(point=None), "nested/dir/ü.json", generated_at=None),
     ],
@@ -179,6 +218,11 @@ PARAMETERS = {
         "task-typed-parameters",
         "task-compact-iris",
         "task-minimal",
+        "task-outputs",
+        "task-single-outputs",
+        "task-failed-no-collection",
+        "task-running-no-collection",
+        "task-quoted-step-empty-collection",
         "output",
         "output-minimal",
     ],
