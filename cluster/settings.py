@@ -84,6 +84,26 @@ class SlurmSettings(BaseModel):
     poll_interval: float = Field(default=5.0, gt=0)
 
 
+class FsxSettings(BaseModel):
+    """The cluster's FSx for Lustre file system, whose data repository associations export
+    to S3. Campaigns whose results are a cluster path under `mount_dir` are exported with an
+    FSx data repository task after each step or at their end (`export_after`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_system_id: str | None = Field(default=None, pattern=r"^fs-[0-9a-f]{8,21}$")
+    mount_dir: str = "/lustre"
+    export_after: Literal["step", "campaign", "never"] = "campaign"
+    poll_interval: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=6 * 3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _absolute_mount(self) -> FsxSettings:
+        if not self.mount_dir.startswith("/"):
+            raise ValueError(f"cluster.fsx.mount_dir must be absolute, not {self.mount_dir!r}")
+        return self
+
+
 class ClusterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -91,6 +111,7 @@ class ClusterSettings(BaseModel):
     local: LocalSettings = Field(default_factory=LocalSettings)
     ssh: SSHSettings = Field(default_factory=SSHSettings)
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
+    fsx: FsxSettings = Field(default_factory=FsxSettings)
 
     @model_validator(mode="after")
     def _slurm_needs_ssh(self) -> ClusterSettings:

@@ -9,6 +9,7 @@ The FSx client is a boto3 `fsx` client (credentials, region and endpoint the bot
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import time
 from collections.abc import Callable, Iterable
@@ -39,6 +40,20 @@ class ExportCounts:
     failed: int
     report: str | None = None
     """Where FSx wrote the report of failed files (when a report path was asked for)."""
+
+
+def fsx_client() -> Any:
+    """A boto3 FSx client (credentials, region and endpoint the boto3 way)."""
+    import boto3
+
+    return boto3.client("fsx")
+
+
+def request_token(campaign_id: str, scope: str, generation: int) -> str:
+    """The `ClientRequestToken` of one export: the same after a crash (FSx then answers with
+    the task already started), a new one for the next export of the same scope."""
+    digest = hashlib.sha256(f"{campaign_id}\0{scope}\0{generation}".encode()).hexdigest()
+    return f"wf-{digest[:40]}"
 
 
 def relative_paths(paths: Iterable[str], mount_point: str = "/fsx") -> list[str]:

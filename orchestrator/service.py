@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
+from orchestrator.engine.exports import ExportConfig
 from orchestrator.engine.plan import compile_plan
 from orchestrator.errors import CampaignNotFound, InvalidRequest, SpecError, TaskNotFound
 from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
@@ -193,8 +194,18 @@ class Service:
 
     # --------------------------------------------------------------------- run
     def engine_config(self) -> EngineConfig:
+        fsx = self.settings.cluster.fsx
+        export = None
+        if fsx.file_system_id is not None and fsx.export_after != "never":
+            export = ExportConfig(
+                file_system_id=fsx.file_system_id,
+                mount_dir=fsx.mount_dir,
+                after=fsx.export_after,
+                poll_interval=fsx.poll_interval,
+                timeout=fsx.timeout,
+            )
         return EngineConfig(
-            **self.settings.engine.model_dump(), provenance=self.settings.kg.enabled
+            **self.settings.engine.model_dump(), provenance=self.settings.kg.enabled, export=export
         )
 
     def run(self, campaign_id: str, compute: Compute, progress: Progress | None = None) -> str:

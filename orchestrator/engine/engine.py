@@ -26,6 +26,7 @@ from cluster.compute import Compute
 from cluster.errors import ClusterConfigError, ClusterError
 from orchestrator.engine.batch import BatchSteps, JobRef
 from orchestrator.engine.execute import TaskCall, execute_task
+from orchestrator.engine.exports import ExportConfig, Exports
 from orchestrator.engine.outcome import Outcome
 from orchestrator.engine.plan import StepPlan, compile_plan
 from orchestrator.engine.recorder import Recorder
@@ -68,6 +69,7 @@ class EngineConfig:
     upload_deadline: float = 300.0
     upload_block_size: int = 16 << 20
     provenance: bool = True  # write knowledge-graph registrations to the store's outbox
+    export: ExportConfig | None = None  # FSx exports of results on the cluster's Lustre
 
 
 class Engine:
@@ -195,6 +197,14 @@ class Engine:
         self._next_control = 0.0
         self._next_heartbeat = time.time() + self.config.lease_seconds / 3
         StartedRouter.of(self.client).add(cid, self._started.append)
+        self.exports: Exports | None = None
+        export = self.config.export
+        if export is not None and export.covers(self.location.cluster_path):
+            assert self.location.cluster_path is not None
+            history = self.store.events(cid, kind="export", limit=10**6)
+            self.exports = Exports(export, cid, self.location.cluster_path, self.recorder, history)
+        # steps whose every task ended (each is exported once, as it ends)
+        self.ended_steps = {name for name in plan.steps if self._step_ended(name)}
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
             if self.config.provenance:
@@ -247,11 +257,30 @@ class Engine:
             deadline = min(deadline, self.retries[0][0])
         return max(0.0, min(deadline - now, 0.5))
 
+    def _step_ended(self, step: str) -> bool:
+        ended = sum(self.counts.get(step, s) for s in ("succeeded", "failed", "cancelled"))
+        return ended >= self.plan.total(step)
+
+    def _check_step_ended(self, step: str) -> None:
+        if step not in self.ended_steps and self._step_ended(step):
+            self.ended_steps.add(step)
+            if self.exports is not None:
+                self.exports.after_step(step)
+
+    def _export_at_end(self) -> list[str]:
+        """Every result durable in the store and the manifest, then exported to S3."""
+        if self.exports is None:
+            return []
+        self.recorder.flush()
+        self.location.flush_manifest(self.config.upload_deadline)
+        return self.exports.at_end(self._heartbeat, self.config.lease_seconds / 3)
+
     def _finish(self) -> str:
         by_state = {
             state: sum(self.counts.get(step, state) for step in self.plan.steps)
             for state in ("failed", "cancelled", HELD)
         }
+        export_failures = self._export_at_end()
         if self.cancelling:
             final, message = CampaignState.CANCELLED, "cancelled on request"
         elif by_state["failed"]:
@@ -263,6 +292,13 @@ class Engine:
             final, message = CampaignState.CANCELLED, f"{by_state['cancelled']} task(s) cancelled"
         else:
             final, message = CampaignState.SUCCEEDED, None
+        if export_failures:
+            more = f" (and {len(export_failures) - 1} more)" if len(export_failures) > 1 else ""
+            failed = f"export to S3 failed: {export_failures[0]}{more}"
+            if final == CampaignState.SUCCEEDED:
+                final, message = CampaignState.FAILED, failed
+            else:
+                message = f"{message}; {failed}"
         self.recorder.campaign_state(final, message)
         if self.config.provenance:
             self.recorder.register("campaign", self._campaign_provenance(final, ended=True))
@@ -559,6 +595,7 @@ class Engine:
             self._succeed(slot, outcome)
         else:
             self._fail(slot, outcome)
+        self._check_step_ended(slot.step)
         if slot.point == SINGLE:
             if slot.resolved:
                 self._on_single_resolved()

@@ -459,13 +459,17 @@ class Store:
             ],
         )
 
-    def events(self, campaign_id: str, *, after: int = 0, limit: int = 1000) -> list[EventRecord]:
+    def events(
+        self, campaign_id: str, *, after: int = 0, limit: int = 1000, kind: str | None = None
+    ) -> list[EventRecord]:
         query = (
             select(events)
             .where(events.c.campaign_id == campaign_id, events.c.seq > after)
             .order_by(events.c.seq)
             .limit(limit)
         )
+        if kind is not None:
+            query = query.where(events.c.kind == kind)
         with self.engine.connect() as conn:
             return [
                 EventRecord(**{k: v for k, v in row.items() if k != "campaign_id"})

@@ -1,0 +1,141 @@
+"""Lustre → S3 for one campaign: FSx export tasks after its steps or at its end.
+
+A campaign whose results are a cluster path on the cluster's FSx for Lustre is exported to
+the file system's data repository (S3) by `EXPORT_TO_REPOSITORY` tasks: one per step as the
+step ends (`export_after: step`), and one for the whole campaign folder at the end (the
+manifest included; FSx copies only what changed). Each export is followed in a thread of
+its own and recorded as events (`export` started / succeeded / failed); the campaign ends
+`failed`, naming the export, when one fails. A resumed campaign asks again with the same
+request token, so FSx returns the export already under way instead of starting another.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from orchestrator import export
+from orchestrator.engine.recorder import Recorder
+from orchestrator.store import EventRecord, EventWrite
+
+logger = logging.getLogger(__name__)
+
+CAMPAIGN = "campaign"  # the scope of the export of the whole campaign folder
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    file_system_id: str
+    mount_dir: str = "/lustre"
+    after: Literal["step", "campaign"] = "campaign"
+    poll_interval: float = 30.0
+    timeout: float = 6 * 3600.0
+
+    def covers(self, cluster_path: str | None) -> bool:
+        """True when results at `cluster_path` are on this file system."""
+        if cluster_path is None:
+            return False
+        mount = posixpath.normpath(self.mount_dir)
+        return cluster_path.startswith(mount.rstrip("/") + "/")
+
+
+class Exports:
+    def __init__(
+        self,
+        config: ExportConfig,
+        campaign_id: str,
+        folder: str,
+        recorder: Recorder,
+        history: list[EventRecord],
+    ):
+        self.config = config
+        self.campaign_id = campaign_id
+        self.folder = folder
+        self.recorder = recorder
+        # exports that ended before (an earlier run): the next one of a scope is a new one
+        self._ended = Counter(
+            e.step or CAMPAIGN
+            for e in history
+            if e.kind == "export" and e.state in ("succeeded", "failed")
+        )
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.failures: list[str] = []
+
+    def after_step(self, step: str) -> None:
+        if self.config.after == "step":
+            self._start(step, [posixpath.join(self.folder, step)])
+
+    def at_end(self, tick: Callable[[], None], every: float) -> list[str]:
+        """Export the whole campaign folder and wait for every export (calling `tick`, the
+        runner's heartbeat, `every` seconds meanwhile); the failures."""
+        self._start(CAMPAIGN, [self.folder])
+        for thread in list(self._threads):
+            while thread.is_alive():
+                thread.join(every)
+                tick()
+        return list(self.failures)
+
+    def _start(self, scope: str, paths: list[str]) -> None:
+        try:
+            client = export.fsx_client()  # one per export, made here: in the engine's order
+        except Exception as exc:  # no region, no credentials: a failed export, said so
+            message = f"FSx export of {', '.join(paths)} could not start: {exc}"
+            self.failures.append(message)
+            self._event(None if scope == CAMPAIGN else scope, "failed", message)
+            return
+        thread = threading.Thread(
+            target=self._run,
+            args=(client, scope, paths),
+            name=f"fsx-export-{scope}",
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(self, client: Any, scope: str, paths: list[str]) -> None:
+        step = None if scope == CAMPAIGN else scope
+        with self._lock:
+            token = export.request_token(self.campaign_id, scope, self._ended[scope])
+            self._ended[scope] += 1
+        try:
+            task_id = export.start_export(
+                client,
+                self.config.file_system_id,
+                paths,
+                mount_point=self.config.mount_dir,
+                request_token=token,
+            )
+            self._event(step, "started", f"FSx export {task_id} of {', '.join(paths)} to S3")
+            counts = export.wait_export(
+                client, task_id, self.config.poll_interval, self.config.timeout
+            )
+        except export.ExportFailed as exc:
+            self.failures.append(str(exc))
+            self._event(step, "failed", str(exc))
+            return
+        except Exception as exc:  # a bug or the unexpected: still a failed export, said so
+            logger.exception("FSx export of %s failed", paths)
+            message = f"FSx export of {', '.join(paths)} failed: {exc}"
+            self.failures.append(message)
+            self._event(step, "failed", message)
+            return
+        summary = (
+            f"FSx export {counts.task_id}: {counts.succeeded} of {counts.total} files"
+            f" exported to S3, {counts.failed} failed"
+        )
+        if counts.failed:
+            where = f"; the failed files are listed under {counts.report}" if counts.report else ""
+            self.failures.append(summary + where)
+            self._event(step, "failed", summary + where)
+            return
+        self._event(step, "succeeded", summary)
+
+    def _event(self, step: str | None, state: str, message: str) -> None:
+        self.recorder.event(EventWrite(time.time(), "export", step, None, state, None, message))
