@@ -251,6 +251,16 @@ class ResultsLocation:
 
     def read_manifest(self) -> list[dict[str, Any]]:
         """Every manifest line so far (a task may appear more than once; the last one wins)."""
+        try:
+            return self._read_manifest()
+        except ResultsError:
+            raise
+        except Exception as exc:  # no credentials, no such bucket, the cluster unreachable
+            raise ResultsError(
+                f"cannot read the manifest of {self.base_url} at {self.endpoint}: {_short(exc)}"
+            ) from exc
+
+    def _read_manifest(self) -> list[dict[str, Any]]:
         texts: list[str] = []
         if self.is_local:
             path = Path(self.path("manifest.jsonl"))
