@@ -67,6 +67,7 @@ tasks = Table(
     Column("worker", String(200), nullable=True),
     Column("job_id", String(64), nullable=True),
     Index("ix_tasks_campaign_state", "campaign_id", "step", "state"),
+    Index("ix_tasks_campaign_finished", "campaign_id", "finished_at"),  # the dashboard's rate
 )
 
 # Append-only history; seq is per campaign, allocated from campaigns.last_event_seq.
