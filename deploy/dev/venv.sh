@@ -31,3 +31,16 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# AWS ParallelCluster's own package, in a virtual environment of its own (its pins clash
+# with ours): the tests validate the cluster configurations we render against its schema.
+PCLUSTER_VERSION="3.16.1"
+ensure_pcluster_venv() {
+    local py="${PYTHON:-python3}" stamp=".venv-pcluster/.installed-${PCLUSTER_VERSION}"
+    [ -f "$stamp" ] && return 0
+    echo "installing aws-parallelcluster ${PCLUSTER_VERSION} into .venv-pcluster" >&2
+    rm -rf .venv-pcluster
+    "$py" -m venv .venv-pcluster &&
+        .venv-pcluster/bin/python -m pip install -q "aws-parallelcluster==${PCLUSTER_VERSION}" >&2 &&
+        touch "$stamp"
+}
