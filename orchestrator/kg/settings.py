@@ -33,6 +33,10 @@ class NexusSettings(BaseModel):
     """Quick tries per request on transient errors; the outbox retries longer."""
     backoff: float = Field(default=0.2, ge=0)
     """Seconds before the second try, doubled for each further one."""
+    storage: str | None = None
+    """The `@id` of a Delta S3 storage (in each project written to) whose bucket holds the
+    campaign results: an output at `s3://{that bucket}/{key}` is also linked as a Nexus file
+    of that storage (no bytes uploaded), which its resource points to. None: resources only."""
 
     @model_validator(mode="after")
     def _org_and_project_together(self) -> NexusSettings:
