@@ -78,6 +78,9 @@ class SlurmSettings(BaseModel):
     # The address workers use to reach the scheduler in the service (host or host:port);
     # by default the scheduler's own address.
     contact_address: str | None = None
+    # TLS between the scheduler, the service and the workers: a CA made at each start, the
+    # workers' key and certificates sent over SSH to WORK_DIR/tls/ (readable by our user).
+    tls: bool = True
     scheduler_host: str | None = None  # the interface the scheduler listens on
     scheduler_port: int = Field(default=0, ge=0, le=65535)
     dashboard_address: str | None = ":8787"

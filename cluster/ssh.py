@@ -105,18 +105,24 @@ class SSHTransport:
         """Run a coroutine that uses this transport from a plain thread."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def put_files_sync(self, directory: str, files: Mapping[str, bytes]) -> None:
-        """Write files under a remote folder in one command (a tar stream on stdin)."""
+    def put_files_sync(
+        self, directory: str, files: Mapping[str, bytes], *, private: bool = False
+    ) -> None:
+        """Write files under a remote folder in one command (a tar stream on stdin).
+        `private`: the folder and files readable by our user only (keys, certificates)."""
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             for name, data in files.items():
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
-                info.mode = 0o755 if name.endswith(".sh") else 0o644
+                info.mode = 0o600 if private else 0o755 if name.endswith(".sh") else 0o644
                 archive.addfile(info, io.BytesIO(data))
         quoted = shlex.quote(directory)
+        umask = "umask 077 && " if private else ""
         self.run_sync(
-            f"mkdir -p {quoted} && tar -x -f - -C {quoted}", input=buffer.getvalue(), retry=True
+            f"{umask}mkdir -p {quoted} && tar -x -f - -C {quoted}",
+            input=buffer.getvalue(),
+            retry=True,
         )
 
     def close(self) -> None:

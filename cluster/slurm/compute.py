@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import shlex
 import socket
+import uuid
 from types import TracebackType
 from typing import Any
 
 from distributed import Client
+from distributed.security import Security
 
 from cluster.errors import ClusterConfigError, ClusterStartError, SSHError
 from cluster.settings import ClusterSettings
@@ -29,6 +31,7 @@ class SlurmCompute:
         s = settings.slurm
         self.transport = transport or SSHTransport(settings.ssh)
         self._closed = False
+        self.tls_dir: str | None = None
         try:
             self.work_dir = resolve_remote_dir(self.transport, s.work_dir)
         except SSHError as exc:
@@ -66,7 +69,10 @@ class SlurmCompute:
             scheduler["dashboard_address"] = f"{s.scheduler_host or ''}:0"
             scheduler["dashboard"] = False
         if s.contact_address:
-            scheduler["contact_address"] = contact_url(s.contact_address, s.scheduler_port)
+            protocol = "tls" if s.tls else "tcp"
+            scheduler["contact_address"] = contact_url(
+                s.contact_address, s.scheduler_port, protocol
+            )
             if not s.scheduler_port:
                 scheduler["port"] = int(scheduler["contact_address"].rsplit(":", 1)[1])
         directives = [f"--output={logs}/%x-%j.out", f"--error={logs}/%x-%j.err"]
@@ -89,7 +95,16 @@ class SlurmCompute:
             "worker_extra_args": worker_args,
             "scheduler_options": scheduler,
             "silence_logs": "warning",
+            **self._tls_options(),
         }
+
+    def _tls_options(self) -> dict[str, Any]:
+        """TLS between the scheduler, the service's client and the workers, with a CA made
+        for this start (its key never leaves this process and the cluster's work folder)."""
+        if not self.settings.slurm.tls:
+            return {}
+        self.tls_dir = f"{self.work_dir}/tls/{uuid.uuid4().hex}"
+        return {"security": Security.temporary(), "tls_dir": self.tls_dir}
 
     def task_resources(self, resources: dict[str, Any]) -> dict[str, float] | None:
         """Dask resources for a step's `resources`: a 4-core step lands only on a worker with 4
@@ -116,12 +131,16 @@ class SlurmCompute:
         if self._closed:
             return
         self._closed = True
-        for closer in (self.client.close, self.cluster.close, self.batch.close):
+        for closer in (self.client.close, self.cluster.close, self.batch.close, self._forget_tls):
             try:
                 closer()
             except Exception:  # keep closing the rest
                 logger.warning("error while closing the SLURM compute", exc_info=True)
         self.transport.close()
+
+    def _forget_tls(self) -> None:
+        if self.tls_dir is not None:
+            self.transport.run_sync(["rm", "-rf", "--", self.tls_dir], check=False)
 
     def __enter__(self) -> SlurmCompute:
         return self
@@ -145,10 +164,10 @@ def resolve_remote_dir(transport: SSHTransport, path: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def contact_url(address: str, port: int) -> str:
-    """`host`, `host:port` or `tcp://host:port` → `tcp://host:port` (a free port if none)."""
-    if "://" not in address:
-        address = f"tcp://{address}"
+def contact_url(address: str, port: int, protocol: str = "tcp") -> str:
+    """`host`, `host:port` or `tcp://host:port` → `{protocol}://host:port` (a free port if
+    none; the scheme follows `protocol`, so that TLS is not undone by a `tcp://` address)."""
+    address = f"{protocol}://{address.split('://', 1)[-1]}"
     head, _, tail = address.rpartition(":")
     if head.endswith("/") or not tail.isdigit():  # no port given
         if not port:

@@ -9,14 +9,17 @@ that the cluster's reconcile step submits a replacement.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
 from dask_jobqueue.core import JobQueueCluster
 from dask_jobqueue.slurm import SLURMJob
 from distributed.deploy.spec import ProcessInterface
+from distributed.security import Security
 from tornado.ioloop import PeriodicCallback
 
+from cluster.errors import ClusterConfigError
 from cluster.slurm.commands import SlurmCommands
 
 logger = logging.getLogger(__name__)
@@ -41,11 +44,45 @@ class SSHSLURMJob(SLURMJob):
 class SSHSLURMCluster(JobQueueCluster):
     job_cls = SSHSLURMJob
 
-    def __init__(self, *args: Any, slurm: SlurmCommands, poll_interval: float = 5.0, **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        slurm: SlurmCommands,
+        poll_interval: float = 5.0,
+        tls_dir: str | None = None,
+        **kwargs: Any,
+    ):
         self.slurm = slurm
         self.poll_interval = poll_interval
         self.polls = 0
+        self.tls_dir = tls_dir
         super().__init__(*args, slurm=slurm, **kwargs)
+
+    def _get_worker_security(self, security: Security | None) -> Security | None:
+        """The workers' TLS key and certificates, sent to the cluster over SSH (readable by
+        our user only, in `tls_dir` on the shared work folder); dask-jobqueue would write
+        them to a local folder, which the compute nodes do not see."""
+        if security is None:
+            return None
+        inline = {
+            key: value
+            for key, value in security.get_tls_config_for_role("worker").items()
+            if value is not None and "\n" in value
+        }
+        if not inline:
+            return security  # files that already exist on the cluster
+        if self.tls_dir is None:
+            raise ClusterConfigError("TLS for the workers needs a folder on the cluster (tls_dir)")
+        self.slurm.transport.put_files_sync(
+            self.tls_dir,
+            {f"{key}.pem": value.encode() for key, value in inline.items()},
+            private=True,
+        )
+        security = copy.copy(security)
+        for key in inline:
+            field = "tls_ca_file" if key == "ca_file" else f"tls_worker_{key}"
+            setattr(security, field, f"{self.tls_dir}/{key}.pem")
+        return security
 
     async def _start(self) -> None:
         await super()._start()

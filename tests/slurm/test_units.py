@@ -171,3 +171,11 @@ def test_unknown_placeholder_in_a_batch_script_is_a_spec_error() -> None:
                 "steps": {"sim": {"batch": {"script": "echo {{ nope }}"}, "foreach": True}},
             }
         )
+
+
+def test_contact_url_follows_the_protocol() -> None:
+    from cluster.slurm.compute import contact_url
+
+    assert contact_url("10.0.0.5", 8786) == "tcp://10.0.0.5:8786"
+    assert contact_url("10.0.0.5:9000", 8786, "tls") == "tls://10.0.0.5:9000"
+    assert contact_url("tcp://10.0.0.5:9000", 0, "tls") == "tls://10.0.0.5:9000"
