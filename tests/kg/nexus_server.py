@@ -108,6 +108,11 @@ class NexusServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def snapshot(self) -> dict[Key, dict[str, Any]]:
+        """A copy of `resources`, safe to read while requests are being served."""
+        with self._lock:
+            return dict(self.resources)
+
     def add_s3_storage(self, org: str, project: str, storage_id: str, bucket: str) -> None:
         self.storages[(org, project, storage_id)] = {
             "@type": ["Storage", "S3Storage"],

@@ -254,7 +254,8 @@ def test_a_campaign_ended_again_moves_its_tag(nexus: NexusServer) -> None:
         assert nexus.resources[key]["rev"] == 6
         tagged = kg.fetch(second, tag="failed")
         assert tagged is not None and tagged["_rev"] == 5
-        assert tagged["prov:endedAtTime"]["@value"] == second.ended_at.isoformat()  # type: ignore[union-attr]
+        assert second.ended_at is not None
+        assert tagged["prov:endedAtTime"]["@value"] == second.ended_at.isoformat()
         kg.register([campaign(state="succeeded", ended_at=T0 + timedelta(minutes=20))])
         assert nexus.resources[key]["tags"] == {"failed": 5, "succeeded": 7}
 
