@@ -110,6 +110,8 @@ class SSHSLURMCluster(JobQueueCluster):
             if (status := states.get(str(job.job_id))) is not None and status.state.terminal
         ]
         for name in ended:
+            if self.workers.get(name) is not jobs[name]:
+                continue  # closed or replaced while we polled (scale down, adapt)
             job = self.workers.pop(name)
             status = states[str(job.job_id)]
             logger.warning(
