@@ -73,9 +73,10 @@ def test_a_campaign_is_registered_with_its_tasks_and_outputs(
     service.close()
 
 
-def test_the_knowledge_graph_down_then_back(tmp_path: Path, compute: LocalCompute) -> None:
-    with NexusServer(TOKEN) as nexus:
-        settings = Settings(
+def nexus_service(tmp_path: Path, nexus: NexusServer) -> Service:
+    """A service registering in the Nexus stand-in, one attempt per request."""
+    return Service(
+        Settings(
             data_dir=tmp_path / "data",
             results_url=str(tmp_path / "r"),
             engine=fast_engine(),
@@ -84,7 +85,12 @@ def test_the_knowledge_graph_down_then_back(tmp_path: Path, compute: LocalComput
                 nexus=NexusSettings(base_url=nexus.url, token=SecretStr(TOKEN), attempts=1),
             ),
         )
-        service = Service(settings)
+    )
+
+
+def test_the_knowledge_graph_down_then_back(tmp_path: Path, compute: LocalCompute) -> None:
+    with NexusServer(TOKEN) as nexus:
+        service = nexus_service(tmp_path, nexus)
         registrar = service.registrar()
         registrar.backoff = 0.05
         nexus.fail_with = 503
@@ -175,16 +181,7 @@ def test_an_outage_mid_campaign_registers_every_output_once(
         x={"range": [0, 16]},
     )
     with NexusServer(TOKEN) as nexus:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            results_url=str(tmp_path / "r"),
-            engine=fast_engine(),
-            kg=KnowledgeGraphSettings(
-                kind="nexus",
-                nexus=NexusSettings(base_url=nexus.url, token=SecretStr(TOKEN), attempts=1),
-            ),
-        )
-        service = Service(settings)
+        service = nexus_service(tmp_path, nexus)
         registrar = service.registrar()
         registrar.backoff, registrar.interval = 0.05, 0.05
         registrar.start()

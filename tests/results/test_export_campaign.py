@@ -134,6 +134,14 @@ def submit(service: Service, steps: dict[str, Any]) -> str:
     return service.submit(parse_document(doc), import_paths=[])
 
 
+def writing_campaign(tmp_path: Path, after: str) -> tuple[Service, str, str]:
+    """A service exporting `after` each step or the campaign, a submitted campaign whose
+    tasks write a file each, and its folder relative to the file system's mount."""
+    service = lustre_service(tmp_path, after)
+    campaign_id = submit(service, {"w": {"run": "tests.workloads:write_file", "foreach": True}})
+    return service, campaign_id, f"campaigns/exported-{campaign_id}"
+
+
 def exports(service: Service, campaign_id: str) -> list[tuple[str | None, str, str]]:
     return [
         (e.step, str(e.state), e.message or "")
@@ -150,9 +158,7 @@ DONE = {
 def test_the_campaign_folder_is_exported_at_its_end(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
-    service = lustre_service(tmp_path, "campaign")
-    campaign_id = submit(service, {"w": {"run": "tests.workloads:write_file", "foreach": True}})
-    folder = f"campaigns/exported-{campaign_id}"  # relative to the file system's mount
+    service, campaign_id, folder = writing_campaign(tmp_path, "campaign")
     expect_export(fake_fsx, campaign_id, "campaign", folder, DONE)
 
     assert service.run(campaign_id, compute) == "succeeded"
@@ -170,9 +176,7 @@ def test_the_campaign_folder_is_exported_at_its_end(
 def test_each_step_is_exported_as_it_ends_then_the_campaign(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
-    service = lustre_service(tmp_path, "step")
-    campaign_id = submit(service, {"w": {"run": "tests.workloads:write_file", "foreach": True}})
-    folder = f"campaigns/exported-{campaign_id}"
+    service, campaign_id, folder = writing_campaign(tmp_path, "step")
     expect_export(fake_fsx, campaign_id, "w", f"{folder}/w", DONE)
     expect_export(fake_fsx, campaign_id, "campaign", folder, DONE)
 
@@ -189,9 +193,7 @@ def test_each_step_is_exported_as_it_ends_then_the_campaign(
 def test_a_failed_export_fails_the_campaign_and_says_why(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
-    service = lustre_service(tmp_path, "campaign")
-    campaign_id = submit(service, {"w": {"run": "tests.workloads:write_file", "foreach": True}})
-    folder = f"campaigns/exported-{campaign_id}"
+    service, campaign_id, folder = writing_campaign(tmp_path, "campaign")
     failed = {
         "lifecycle": "FAILED",
         "FailureDetails": {"Message": "the data repository association is gone"},
