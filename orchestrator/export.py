@@ -56,6 +56,50 @@ def request_token(campaign_id: str, scope: str, generation: int) -> str:
     return f"wf-{digest[:40]}"
 
 
+@dataclass(frozen=True)
+class Repository:
+    """A data repository association: a folder of the file system exported to an S3 prefix."""
+
+    path: str
+    """Where it appears on the cluster (the mount point joined with FSx's `FileSystemPath`)."""
+    url: str
+    """Its S3 prefix (`DataRepositoryPath`)."""
+
+    def s3_url(self, cluster_path: str) -> str | None:
+        """Where the export puts the file at `cluster_path`, if it is under this folder."""
+        root = self.path.rstrip("/")
+        if cluster_path != root and not cluster_path.startswith(root + "/"):
+            return None
+        rest = cluster_path[len(root) :].lstrip("/")
+        return f"{self.url.rstrip('/')}/{rest}" if rest else self.url.rstrip("/")
+
+
+def repositories(fsx_client: Any, file_system_id: str, mount_point: str) -> list[Repository]:
+    """The file system's S3 data repository associations (longest path first), from FSx."""
+    found: list[Repository] = []
+    request: dict[str, Any] = {
+        "Filters": [{"Name": "file-system-id", "Values": [file_system_id]}],
+    }
+    while True:
+        try:
+            reply = fsx_client.describe_data_repository_associations(**request)
+        except Exception as exc:
+            raise ExportFailed(
+                f"could not read the data repository associations of {file_system_id}: {exc}"
+            ) from exc
+        for association in reply.get("Associations") or []:
+            target = str(association.get("DataRepositoryPath") or "")
+            if not target.startswith("s3://") or association.get("Lifecycle") == "DELETING":
+                continue
+            inside = str(association.get("FileSystemPath") or "/").strip("/")
+            path = posixpath.join(posixpath.normpath(mount_point), inside).rstrip("/")
+            found.append(Repository(path or "/", target))
+        token = reply.get("NextToken")
+        if not token:
+            return sorted(found, key=lambda r: len(r.path), reverse=True)
+        request["NextToken"] = token
+
+
 def relative_paths(paths: Iterable[str], mount_point: str = "/fsx") -> list[str]:
     """FSx wants paths relative to the file system's root: `/fsx/a/b` → `a/b`."""
     root = posixpath.normpath(mount_point)

@@ -632,6 +632,11 @@ class Engine:
 
     def _succeed(self, slot: Slot, outcome: Outcome) -> None:
         slot.outcome = outcome
+        if self.exports is not None:  # on Lustre: where the export puts each file, too
+            for output in outcome.outputs:
+                exported = self.exports.exported_url(output["url"])
+                if exported is not None:
+                    output["exported_url"] = exported
         if slot.step in self.gather_refs:
             self.gather_refs[slot.step][slot.point] = (
                 slot.future if slot.future is not None else outcome

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from orchestrator import export
 from orchestrator.engine.recorder import Recorder
+from orchestrator.results.location import cluster_path
 from orchestrator.store import EventRecord, EventWrite
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,29 @@ class Exports:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.failures: list[str] = []
+        self.repositories = self._repositories()
+
+    def _repositories(self) -> list[export.Repository]:
+        """Where the exports put the campaign's files (FSx's data repository associations);
+        none known when FSx cannot tell (the exports will then say why they fail)."""
+        try:
+            return export.repositories(
+                export.fsx_client(), self.config.file_system_id, self.config.mount_dir
+            )
+        except Exception as exc:
+            logger.warning("the S3 locations of exported files are unknown: %s", exc)
+            return []
+
+    def exported_url(self, url: str) -> str | None:
+        """The S3 URL a file of the campaign (`cluster:///…`) gets once exported."""
+        path = cluster_path(url)
+        if path is None:
+            return None
+        for repository in self.repositories:  # longest path first
+            found = repository.s3_url(path)
+            if found is not None:
+                return found
+        return None
 
     def after_step(self, step: str) -> None:
         if self.config.after == "step":

@@ -178,7 +178,8 @@ def to_registrables(item: OutboxItem, campaigns: Campaigns | None = None) -> lis
             OutputEntity(
                 generated_by=ref,
                 relpath=_relpath(out),
-                location=_uri(out["url"]),
+                # on Lustre: the S3 copy the export makes, which outlives the cluster
+                location=_uri(out.get("exported_url") or out["url"]),
                 size=int(out["size"]),
                 digest=out["digest"],
                 media_type=out.get("media_type") or "application/octet-stream",

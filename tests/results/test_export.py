@@ -19,6 +19,7 @@ from orchestrator.export import (
     ExportFailed,
     ExportTimeout,
     relative_paths,
+    repositories,
     start_export,
     wait_export,
 )
@@ -186,3 +187,40 @@ def test_wait_on_an_unknown_task(fsx: tuple[Any, Stubber]) -> None:
     )
     with pytest.raises(ExportFailed, match=r"could not follow FSx export task .*not found"):
         wait_export(client, TASK, poll=0, sleep=lambda _: None)
+
+
+def test_repositories_are_read_page_by_page_and_map_paths_to_s3(
+    fsx: tuple[Any, Stubber],
+) -> None:
+    client, stubber = fsx
+    request = {"Filters": [{"Name": "file-system-id", "Values": [FS]}]}
+    association = {"FileSystemId": FS, "Lifecycle": "AVAILABLE"}
+    stubber.add_response(
+        "describe_data_repository_associations",
+        {
+            "Associations": [
+                {**association, "FileSystemPath": "/scratch", "DataRepositoryPath": "s3://s/p/"}
+            ],
+            "NextToken": "page-2",
+        },
+        request,
+    )
+    stubber.add_response(
+        "describe_data_repository_associations",
+        {
+            "Associations": [
+                {**association, "FileSystemPath": "/scratch/deep", "DataRepositoryPath": "s3://d"},
+                {**association, "FileSystemPath": "/nfs", "DataRepositoryPath": "nfs://x/y"},
+            ]
+        },
+        {**request, "NextToken": "page-2"},
+    )
+    found = repositories(client, FS, "/lustre")
+    assert [(r.path, r.url) for r in found] == [
+        ("/lustre/scratch/deep", "s3://d"),  # the longest path first
+        ("/lustre/scratch", "s3://s/p/"),
+    ]
+    deep, scratch = found
+    assert deep.s3_url("/lustre/scratch/deep/a/b.h5") == "s3://d/a/b.h5"
+    assert scratch.s3_url("/lustre/scratch/run-1/out.txt") == "s3://s/p/run-1/out.txt"
+    assert scratch.s3_url("/lustre/scratch2/out.txt") is None  # a folder boundary, not a prefix

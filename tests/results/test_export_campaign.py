@@ -10,6 +10,7 @@ The cluster is local, so the "Lustre" mount is a folder of this machine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from botocore.stub import ANY, Stubber
 from cluster.local import LocalCompute
 from cluster.settings import ClusterSettings
 from orchestrator import export
+from orchestrator.kg.embedded import EmbeddedKnowledgeGraph
+from orchestrator.kg.settings import embedded_path
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from orchestrator.spec import parse_document
@@ -134,9 +137,37 @@ def submit(service: Service, steps: dict[str, Any]) -> str:
     return service.submit(parse_document(doc), import_paths=[])
 
 
-def writing_campaign(tmp_path: Path, after: str) -> tuple[Service, str, str]:
+def expect_repositories(fake: FakeFsx) -> None:
+    """FSx's data repository associations, read when a campaign on Lustre starts: the
+    mount's `campaigns` folder is exported to `s3://scratch/lab/p1/`."""
+    fake.expect().add_response(
+        "describe_data_repository_associations",
+        {
+            "Associations": [
+                {
+                    "AssociationId": "dra-0123456789abcdef0",
+                    "FileSystemId": FS,
+                    "Lifecycle": "AVAILABLE",
+                    "FileSystemPath": "/campaigns",
+                    "DataRepositoryPath": "s3://scratch/lab/p1/",
+                },
+                {
+                    "AssociationId": "dra-0123456789abcdef1",
+                    "FileSystemId": FS,
+                    "Lifecycle": "AVAILABLE",
+                    "FileSystemPath": "/project",
+                    "DataRepositoryPath": "s3://project-data",
+                },
+            ]
+        },
+        {"Filters": [{"Name": "file-system-id", "Values": [FS]}]},
+    )
+
+
+def writing_campaign(tmp_path: Path, after: str, fake: FakeFsx) -> tuple[Service, str, str]:
     """A service exporting `after` each step or the campaign, a submitted campaign whose
     tasks write a file each, and its folder relative to the file system's mount."""
+    expect_repositories(fake)
     service = lustre_service(tmp_path, after)
     campaign_id = submit(service, {"w": {"run": "tests.workloads:write_file", "foreach": True}})
     return service, campaign_id, f"campaigns/exported-{campaign_id}"
@@ -158,7 +189,7 @@ DONE = {
 def test_the_campaign_folder_is_exported_at_its_end(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
-    service, campaign_id, folder = writing_campaign(tmp_path, "campaign")
+    service, campaign_id, folder = writing_campaign(tmp_path, "campaign", fake_fsx)
     expect_export(fake_fsx, campaign_id, "campaign", folder, DONE)
 
     assert service.run(campaign_id, compute) == "succeeded"
@@ -169,14 +200,31 @@ def test_the_campaign_folder_is_exported_at_its_end(
     assert "7 of 7 files exported to S3" in exports(service, campaign_id)[1][2]
     # the manifest was complete on Lustre before the export started
     manifest = tmp_path / "lustre" / folder / "manifest.jsonl"
-    assert len(manifest.read_text().splitlines()) == 3
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(entries) == 3
+    # each file is listed where the tasks wrote it, and where the export puts it on S3
+    for entry in entries:
+        where = f"w/{entry['point']:06d}/value.txt"
+        [output] = [o for o in entry["outputs"] if o["path"] == "value.txt"]
+        assert output["url"] == f"cluster://{tmp_path / 'lustre' / folder / where}"
+        assert output["exported_url"] == f"s3://scratch/lab/p1/exported-{campaign_id}/{where}"
+    # and the knowledge graph points at the S3 copy, which outlives the cluster
+    service.registrar().close(drain=30)
+    graph = EmbeddedKnowledgeGraph(embedded_path(service.settings.kg, service.settings.data_dir))
+    rows = graph.query(
+        'SELECT ?url WHERE { ?f a wf:Output ; schema:name "value.txt" ; schema:contentUrl ?url }'
+    )
+    assert sorted(r["url"] for r in rows) == [
+        f"s3://scratch/lab/p1/exported-{campaign_id}/w/{p:06d}/value.txt" for p in range(3)
+    ]
+    graph.close()
     service.close()
 
 
 def test_each_step_is_exported_as_it_ends_then_the_campaign(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
-    service, campaign_id, folder = writing_campaign(tmp_path, "step")
+    service, campaign_id, folder = writing_campaign(tmp_path, "step", fake_fsx)
     expect_export(fake_fsx, campaign_id, "w", f"{folder}/w", DONE)
     expect_export(fake_fsx, campaign_id, "campaign", folder, DONE)
 
@@ -193,7 +241,7 @@ def test_each_step_is_exported_as_it_ends_then_the_campaign(
 def test_a_failed_export_fails_the_campaign_and_says_why(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
-    service, campaign_id, folder = writing_campaign(tmp_path, "campaign")
+    service, campaign_id, folder = writing_campaign(tmp_path, "campaign", fake_fsx)
     failed = {
         "lifecycle": "FAILED",
         "FailureDetails": {"Message": "the data repository association is gone"},
@@ -211,6 +259,7 @@ def test_a_failed_export_fails_the_campaign_and_says_why(
 
     # restart: nothing runs again, and the export is a new one (a new request token)
     service.restart(campaign_id)
+    expect_repositories(fake_fsx)
     expect_export(fake_fsx, campaign_id, "campaign", folder, DONE, generation=1)
     assert service.run(campaign_id, compute) == "succeeded"
     assert [state for _, state, _ in exports(service, campaign_id)][2:] == ["started", "succeeded"]
