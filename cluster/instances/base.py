@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,8 +31,9 @@ class Instance:
 
 
 class InstanceHandler(Protocol):
-    def start(self, project: str) -> Instance:
-        """The project's instance: the running one, or a new one."""
+    def start(self, project: str, environment: Mapping[str, str] | None = None) -> Instance:
+        """The project's instance: the running one, or a new one with `environment` added
+        (e.g. `Provisioner.cluster_environment(project)`: its cluster and Lustre)."""
         ...
 
     def find(self, project: str) -> Instance | None: ...

@@ -3,6 +3,7 @@ in its container's environment (overrides) and in its tags; found by `startedBy`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cluster.instances.base import (
@@ -39,10 +40,11 @@ class EcsInstances:
         self._security_groups = security_groups or []
         self._port = port
 
-    def start(self, project: str) -> Instance:
+    def start(self, project: str, environment: Mapping[str, str] | None = None) -> Instance:
         found = self.find(project)
         if found is not None:
             return found
+        variables = {**(environment or {}), PROJECTS_ENV: projects_env(project)}
         vlab, _, name = project.partition("/")
         request: dict[str, Any] = {
             "cluster": self._cluster,
@@ -54,7 +56,9 @@ class EcsInstances:
                 "containerOverrides": [
                     {
                         "name": self._container,
-                        "environment": [{"name": PROJECTS_ENV, "value": projects_env(project)}],
+                        "environment": [
+                            {"name": name, "value": value} for name, value in variables.items()
+                        ],
                     }
                 ]
             },

@@ -44,13 +44,18 @@ class LocalInstances:
         self._stop_timeout = stop_timeout
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, project: str) -> Instance:
+    def start(self, project: str, environment: Mapping[str, str] | None = None) -> Instance:
         found = self.find(project)
         if found is not None:
             return found
         self._dir.mkdir(parents=True, exist_ok=True)
         port = _free_port(self._host)
-        env = {**os.environ, **self._env, PROJECTS_ENV: projects_env(project)}
+        env = {
+            **os.environ,
+            **self._env,
+            **(environment or {}),
+            PROJECTS_ENV: projects_env(project),
+        }
         log_path = self._dir / f"{instance_slug(project)}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(

@@ -7,6 +7,7 @@ imported lazily, behind `PclusterAdapter`, a seam of three calls that tests repl
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from cluster.provisioner.base import (
@@ -18,6 +19,8 @@ from cluster.provisioner.base import (
 )
 from cluster.provisioner.config import to_yaml
 from cluster.provisioner.errors import BackendUnavailable, ProvisionerError
+
+logger = logging.getLogger(__name__)
 
 USERNAMES = {"ubuntu2204": "ubuntu", "ubuntu2004": "ubuntu"}  # else ec2-user
 
@@ -66,14 +69,34 @@ class LibraryAdapter:
         self._pc.delete_cluster(cluster_name=name, region=region)
 
 
+def lustre_file_system_id(cloudformation: Any, stack_name: str) -> str | None:
+    """The FSx for Lustre file system ParallelCluster made for a cluster: the
+    `AWS::FSx::FileSystem` of its CloudFormation stack (the stack is named after the cluster);
+    None when it has none (`--no-lustre`)."""
+    paginator = cloudformation.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack_name):
+        for resource in page.get("StackResourceSummaries") or []:
+            if resource.get("ResourceType") == "AWS::FSx::FileSystem":
+                return str(resource["PhysicalResourceId"])
+    return None
+
+
 class ParallelClusterBackend:
     kind = "parallelcluster"
     needs_aws_resources = True
 
-    def __init__(self, region: str, os: str = "alinux2023", adapter: PclusterAdapter | None = None):
+    def __init__(
+        self,
+        region: str,
+        os: str = "alinux2023",
+        adapter: PclusterAdapter | None = None,
+        cloudformation: Any = None,
+    ):
         self._region = region
         self._username = USERNAMES.get(os, "ec2-user")
         self._adapter = adapter if adapter is not None else LibraryAdapter()
+        self._cloudformation = cloudformation
+        self._lustre_ids: dict[str, str | None] = {}  # a ready cluster's, found once
 
     def create(self, request: CreateRequest) -> BackendStatus:
         existing = self._call("describe", request.name)
@@ -121,4 +144,25 @@ class ParallelClusterBackend:
                 username=self._username,
                 key_secret_arn=key_secret_arn,
             )
-        return BackendStatus(state, reason, connection, {"clusterStatus": status})
+        details: dict[str, Any] = {"clusterStatus": status}
+        if connection is not None:
+            details["fsx_file_system_id"] = self._lustre(str(found.get("clusterName") or ""))
+        return BackendStatus(state, reason, connection, details)
+
+    def _lustre(self, name: str) -> str | None:
+        """The cluster's Lustre file system (for the service's FSx exports); None when it
+        has none or CloudFormation cannot tell (the exports then stay off)."""
+        if not name:
+            return None
+        if name in self._lustre_ids:
+            return self._lustre_ids[name]
+        try:
+            if self._cloudformation is None:
+                import boto3
+
+                self._cloudformation = boto3.client("cloudformation", region_name=self._region)
+            found = self._lustre_ids[name] = lustre_file_system_id(self._cloudformation, name)
+            return found
+        except Exception as exc:
+            logger.warning("could not find the Lustre file system of %s: %s", name, exc)
+            return None

@@ -134,6 +134,22 @@ class Provisioner:
         verified: its known_hosts line is included); ProvisionerError when not ready."""
         return SSHSettings.model_validate(self.status(project).ssh_settings())
 
+    def cluster_environment(self, project: str) -> dict[str, str]:
+        """The `ORCHESTRATOR_CLUSTER__…` settings of a service instance for the project's
+        ready cluster: SSH (host keys verified; the key by its secret's ARN, or its file),
+        and its Lustre file system for the FSx exports. ProvisionerError when not ready."""
+        record = self.status(project)
+        ssh = SSHSettings.model_validate(record.ssh_settings())
+        env = {"ORCHESTRATOR_CLUSTER__KIND": "slurm"}
+        for name in ("host", "port", "username", "key_file", "key_secret_arn", "known_hosts"):
+            value = getattr(ssh, name)
+            if value is not None:
+                env[f"ORCHESTRATOR_CLUSTER__SSH__{name.upper()}"] = str(value)
+        if record.fsx_file_system_id:
+            env["ORCHESTRATOR_CLUSTER__FSX__FILE_SYSTEM_ID"] = record.fsx_file_system_id
+            env["ORCHESTRATOR_CLUSTER__FSX__MOUNT_DIR"] = self.settings.lustre.mount_dir
+        return env
+
     def attempts(self, project: str) -> list[Attempt]:
         return self.records.attempts(project)
 
@@ -226,6 +242,7 @@ class Provisioner:
                     connection["host"], connection.get("port", 22), record.host_public_key
                 )
             record.known_hosts = connection.get("known_hosts")
+            record.fsx_file_system_id = status.details.get("fsx_file_system_id")
         self._put(record)
 
     def _release(self, record: ClusterRecord) -> None:

@@ -52,6 +52,7 @@ class ClusterRecord:
     host_key_policy_arn: str | None = None
     known_hosts: str | None = None
     connection: dict[str, Any] | None = None
+    fsx_file_system_id: str | None = None  # its FSx for Lustre, once ready (none: --no-lustre)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "state": self.state.value}

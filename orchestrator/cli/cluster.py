@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -108,6 +109,17 @@ def status(project: str, kind: str | None) -> None:
 def delete(project: str, kind: str | None) -> None:
     """Delete the project's cluster (safe to repeat)."""
     _print(_provisioner(kind).delete(project))
+
+
+@cluster.command()
+@click.option("--project", required=True, help="vlab_id/project_id")
+@click.option("--kind", type=click.Choice(["local", "parallelcluster"]), default=None)
+@_errors
+def env(project: str, kind: str | None) -> None:
+    """The service's settings for the project's ready cluster, as shell exports
+    (eval "$(orchestrator cluster env --project P)" then orchestrator serve)."""
+    for name, value in _provisioner(kind).cluster_environment(project).items():
+        click.echo(f"export {name}={shlex.quote(value)}")
 
 
 @cluster.command("teardown-idle")

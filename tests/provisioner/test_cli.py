@@ -1,4 +1,4 @@
-"""`orchestrator cluster config|create|status|delete` (default back end: the local SLURM)."""
+"""`orchestrator cluster config|create|status|env|delete` (default back end: the local SLURM)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def test_create_status_delete_on_the_local_slurm(runner: CliRunner, monkeypatch)
     assert record["state"] == "ready" and record["connection"]["port"] == 2222
     status = runner.invoke(cli, ["cluster", "status", "--project", "lab/p1"])
     assert json.loads(status.output)["name"] == record["name"]
+    env = runner.invoke(cli, ["cluster", "env", "--project", "lab/p1"])
+    assert env.exit_code == 0, env.output
+    exports = env.output.splitlines()
+    assert "export ORCHESTRATOR_CLUSTER__KIND=slurm" in exports
+    assert "export ORCHESTRATOR_CLUSTER__SSH__PORT=2222" in exports
+    assert "export ORCHESTRATOR_CLUSTER__SSH__KEY_FILE=/s/id_ed25519" in exports
+    assert not any("FSX" in line for line in exports)  # the local SLURM has no Lustre
     deleted = runner.invoke(cli, ["cluster", "delete", "--project", "lab/p1"])
     assert json.loads(deleted.output)["state"] == "deleted"
     missing = runner.invoke(cli, ["cluster", "status", "--project", "lab/none"])

@@ -66,7 +66,7 @@ def test_ecs_instances_run_find_and_stop(ecs):
         ecs, cluster="orchestrator", task_definition="orchestrator", launch_type="EC2"
     )
     assert handler.find("lab/p1") is None
-    first = handler.start("lab/p1")
+    first = handler.start("lab/p1", {"ORCHESTRATOR_CLUSTER__KIND": "slurm"})
     other = handler.start("lab/p2")
     assert first.id != other.id and first.kind == "ecs"
     assert handler.start("lab/p1").id == first.id  # found by startedBy and tag
@@ -77,6 +77,7 @@ def test_ecs_instances_run_find_and_stop(ecs):
     (override,) = task["overrides"]["containerOverrides"]
     assert override["name"] == "orchestrator"
     assert {"name": PROJECTS_ENV, "value": '["lab/p1"]'} in override["environment"]
+    assert {"name": "ORCHESTRATOR_CLUSTER__KIND", "value": "slurm"} in override["environment"]
     assert handler.stop("lab/p1") is True
     assert handler.find("lab/p1") is None
     assert handler.find("lab/p2").id == other.id  # the other project's instance runs on

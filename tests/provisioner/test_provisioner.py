@@ -13,6 +13,7 @@ import pytest
 from cluster.provisioner import (
     ClusterNotFound,
     ClusterState,
+    ProvisionerError,
     ProvisionerSettings,
     SubnetPool,
     SubnetPoolExhausted,
@@ -183,3 +184,65 @@ def test_unknown_project(provisioner):
         provisioner.status("lab/none")
     with pytest.raises(ClusterNotFound):
         provisioner.delete("lab/none")
+
+
+def test_a_ready_cluster_gives_its_service_instance_its_settings(
+    provisioner, monkeypatch: pytest.MonkeyPatch
+):
+    """The cluster's Lustre comes from its CloudFormation stack. moto's CloudFormation does
+    not make FSx file systems, so botocore's Stubber stands in for that one call."""
+    from botocore.stub import Stubber
+
+    from orchestrator.settings import Settings
+
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    record = provisioner.create("lab/p1", "small")
+    with Stubber(cloudformation) as stubber:
+        stubber.add_response(
+            "list_stack_resources",
+            {
+                "StackResourceSummaries": [
+                    {
+                        "LogicalResourceId": "HeadNodeRole",
+                        "PhysicalResourceId": "role-1",
+                        "ResourceType": "AWS::IAM::Role",
+                        "LastUpdatedTimestamp": datetime(2026, 1, 1, tzinfo=UTC),
+                        "ResourceStatus": "CREATE_COMPLETE",
+                    },
+                    {
+                        "LogicalResourceId": "lustre8d2b5ae9",
+                        "PhysicalResourceId": "fs-0123456789abcdef0",
+                        "ResourceType": "AWS::FSx::FileSystem",
+                        "LastUpdatedTimestamp": datetime(2026, 1, 1, tzinfo=UTC),
+                        "ResourceStatus": "CREATE_COMPLETE",
+                    },
+                ]
+            },
+            {"StackName": record.name},
+        )
+        provisioner.backend._cloudformation = cloudformation
+        ready = provisioner.status("lab/p1")
+        env = provisioner.cluster_environment("lab/p1")  # found once, not asked again
+    assert ready.fsx_file_system_id == "fs-0123456789abcdef0"
+    assert env == {
+        "ORCHESTRATOR_CLUSTER__KIND": "slurm",
+        "ORCHESTRATOR_CLUSTER__SSH__HOST": "10.20.1.5",
+        "ORCHESTRATOR_CLUSTER__SSH__PORT": "22",
+        "ORCHESTRATOR_CLUSTER__SSH__USERNAME": "ec2-user",
+        "ORCHESTRATOR_CLUSTER__SSH__KEY_SECRET_ARN": ready.key_secret_arn,
+        "ORCHESTRATOR_CLUSTER__SSH__KNOWN_HOSTS": f"10.20.1.5 {ready.host_public_key}",
+        "ORCHESTRATOR_CLUSTER__FSX__FILE_SYSTEM_ID": "fs-0123456789abcdef0",
+        "ORCHESTRATOR_CLUSTER__FSX__MOUNT_DIR": "/lustre",
+    }
+    for name, value in env.items():  # the service takes them as they are
+        monkeypatch.setenv(name, value)
+    cluster = Settings().cluster
+    assert cluster.kind == "slurm" and cluster.ssh.host == "10.20.1.5"
+    assert cluster.fsx.file_system_id == "fs-0123456789abcdef0"
+
+
+def test_the_environment_of_a_cluster_that_is_not_ready_is_refused(provisioner, fake: FakePcluster):
+    fake.create_states = ["CREATE_IN_PROGRESS"]  # it stays provisioning
+    provisioner.create("lab/p1", "small")
+    with pytest.raises(ProvisionerError, match="not ready"):
+        provisioner.cluster_environment("lab/p1")
