@@ -24,11 +24,12 @@ from distributed import Client
 
 from cluster.compute import Compute
 from cluster.errors import ClusterConfigError, ClusterError
-from orchestrator.engine.batch import BatchSteps, JobRef
+from orchestrator.engine.batch import BatchSteps
 from orchestrator.engine.execute import TaskCall, execute_task
 from orchestrator.engine.exports import ExportConfig, Exports
 from orchestrator.engine.outcome import Outcome
 from orchestrator.engine.plan import StepPlan, compile_plan
+from orchestrator.engine.provenance import campaign_payload, task_payload, used_refs
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.engine.started import StartedRouter
@@ -211,7 +212,9 @@ class Engine:
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
             if self.config.provenance:
-                self.recorder.register("campaign", self._campaign_provenance(CampaignState.RUNNING))
+                self.recorder.register(
+                    "campaign", campaign_payload(self.record, CampaignState.RUNNING)
+                )
         self._poll_controls()
 
     def stop(self) -> None:
@@ -304,7 +307,7 @@ class Engine:
                 message = f"{message}; {failed}"
         self.recorder.campaign_state(final, message)
         if self.config.provenance:
-            self.recorder.register("campaign", self._campaign_provenance(final, ended=True))
+            self.recorder.register("campaign", campaign_payload(self.record, final, ended=True))
         self.recorder.snapshot(self.counts.snapshot())
         self.recorder.flush()
         if self.store.get_campaign(self.campaign_id).points > self.plan.points:
@@ -754,7 +757,10 @@ class Engine:
             self.outputs[(slot.step, slot.point, slot.attempt)] = outcome.outputs
         message = _last_line(error) if error else None
         if new in ("succeeded", "failed") and self.config.provenance:
-            self.recorder.register("task", self._task_provenance(slot, write, outcome))
+            used = used_refs(
+                self.plan.steps[slot.step], slot, self.active.get(slot.point, {}), self.singles
+            )
+            self.recorder.register("task", task_payload(slot, write, outcome, used))
         if quiet:  # a detail of the row changed, not its state: no event
             self.recorder.task(write, None)
             return
@@ -856,53 +862,6 @@ class Engine:
             raise CampaignBusy(self.campaign_id, "another runner (this runner's lease was lost)")
 
     # ------------------------------------------------------------ provenance
-    def _campaign_provenance(self, state: str, ended: bool = False) -> dict[str, Any]:
-        record = self.record
-        return {
-            "project": record.project,
-            "name": record.name,
-            "spec": record.spec,
-            "submitted_by": record.owner,
-            "submitted_at": record.created_at,
-            "state": state,
-            "ended_at": time.time() if ended else None,
-        }
-
-    def _task_provenance(
-        self, slot: Slot, write: TaskWrite, outcome: Outcome | None
-    ) -> dict[str, Any]:
-        """Small on purpose (one per task): the registrar reads the point's parameters from
-        the campaign's spec, and the project from its record."""
-        payload: dict[str, Any] = {
-            "step": slot.step,
-            "point": _public(slot.point),
-            "attempt": slot.attempt,
-            "state": write.state,
-            "started_at": write.started_at,
-            "ended_at": write.finished_at,
-        }
-        if slot.job_ref is not None and (ref := JobRef.parse(slot.job_ref)) is not None:
-            payload["slurm_job_id"] = ref.job_id
-        if outcome is not None and outcome.ok and outcome.outputs:
-            payload["outputs"] = outcome.outputs
-        used = self._used(slot)
-        if used:
-            payload["used"] = used
-        return payload
-
-    def _used(self, slot: Slot) -> list[list[Any]]:
-        """The upstream tasks whose results this task was given: `[step, point, attempt]`
-        (the same point's task, or a single step's: point None), and `[step]` for a step
-        gathered whole (every point's latest succeeded attempt)."""
-        plan = self.plan.steps[slot.step]
-        used: list[list[Any]] = []
-        if plan.pointwise:
-            slots = self.active.get(slot.point, {})
-            used += [[u, slot.point, slots[u].attempt] for u in plan.pointwise if u in slots]
-        used += [[b, None, self.singles[b].attempt] for b in plan.broadcast]
-        used += [[g] for g in plan.gathered]
-        return used
-
     # ------------------------------------------------------------ durability
     def _durable(self, writes: list[TaskWrite], snapshot: Any) -> None:
         """Runs on the recorder's thread once `writes` are committed."""
