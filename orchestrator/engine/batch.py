@@ -21,7 +21,7 @@ from typing import Any
 from distributed import Client, Future
 
 from cluster.errors import ClusterError
-from cluster.slurm.batch import BatchJob, SlurmBatchRunner, TaskEnd
+from cluster.slurm.batch import BatchJob, PollResult, SlurmBatchRunner, TaskEnd
 from cluster.slurm.states import JobState
 from orchestrator.engine.execute import render_template
 from orchestrator.engine.outcome import Outcome, encode, unwrap
@@ -96,6 +96,7 @@ class BatchSteps:
         self.poll_interval = poll_interval
         self.inflight: dict[str, Slot] = {}  # job id → slot
         self._next_poll = 0.0
+        self._undescribed: list[tuple[Slot, TaskEnd]] = []  # ended, outputs not listed yet
 
     def output_dir(self, step: str, point: int) -> str:
         """The task's folder on the cluster: in the results themselves when they are a
@@ -179,39 +180,51 @@ class BatchSteps:
 
     def poll(self, now: float) -> tuple[list[Slot], list[tuple[Slot, Outcome]]]:
         """(slots whose job started, (slot, outcome) of jobs that ended), at most once per
-        poll interval."""
+        poll interval. Jobs whose outputs could not be listed yet (results on the cluster,
+        the head node briefly unreachable) stay in flight and are listed at the next poll."""
         if not self.inflight or now < self._next_poll:
             return [], []
         self._next_poll = now + self.poll_interval
-        try:
-            result = self.runner.poll()
-        except ClusterError as exc:  # the head node may be briefly unreachable
-            logger.warning("could not poll batch jobs: %s", exc)
-            return [], []
-        started = [self.inflight[j] for j in result.started if j in self.inflight]
+        started: list[Slot] = []
+        finished = [(s, e) for s, e in self._undescribed if self.inflight.get(e.job_id) is s]
+        self._undescribed = []
+        if len(finished) < len(self.inflight):  # some jobs may still run: ask SLURM
+            try:
+                result = self.runner.poll()
+            except ClusterError as exc:  # the head node may be briefly unreachable
+                logger.warning("could not poll batch jobs: %s", exc)
+                result = PollResult()
+            started = [self.inflight[j] for j in result.started if j in self.inflight]
+            finished += [
+                (self.inflight[e.job_id], e) for e in result.ended if e.job_id in self.inflight
+            ]
+        if not finished:
+            return started, []
+        described = self._describe([slot for slot, _ in finished])
+        if described is None:
+            self._undescribed = finished
+            return started, []
         ended = []
-        finished = [(self.inflight.pop(e.job_id, None), e) for e in result.ended]
-        described = self._describe([slot for slot, _ in finished if slot is not None])
         for slot, end in finished:
-            if slot is not None:
-                slot.future = None
-                outcome = self._outcome(slot, end)
-                if outcome.ok:
-                    outcome.outputs = described.get(id(slot), [])
-                ended.append((slot, outcome))
+            self.inflight.pop(end.job_id, None)
+            slot.future = None
+            outcome = self._outcome(slot, end)
+            if outcome.ok:
+                outcome.outputs = described.get(id(slot), [])
+            ended.append((slot, outcome))
         return started, ended
 
-    def _describe(self, slots: list[Slot]) -> dict[int, list[dict[str, Any]]]:
+    def _describe(self, slots: list[Slot]) -> dict[int, list[dict[str, Any]]] | None:
         """Results on the cluster: each task's files, as the manifest lists outputs (one
-        command for all the tasks that ended)."""
+        command for all the tasks that ended); None when they could not be listed."""
         if self.location.cluster_path is None or not slots:
             return {}
         folders = {id(slot): self.output_dir(slot.step, slot.point) for slot in slots}
         try:
             found = self.runner.describe_dirs(sorted(set(folders.values())))
         except ClusterError as exc:
-            logger.warning("could not list the outputs of ended batch tasks: %s", exc)
-            return {}
+            logger.warning("could not list the outputs of ended batch tasks (next poll): %s", exc)
+            return None
         described = {}
         for slot in slots:
             prefix = self.location.task_prefix(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,36 @@ def test_tasks_write_on_the_cluster_and_the_service_reads_over_sftp(
 
 def _digest(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_batch_outputs_are_listed_once_the_head_node_answers_again(
+    slurm: SlurmCompute,
+    lustre_service: Service,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listing the outputs of ended batch jobs fails once (the head node unreachable at that
+    instant): the tasks stay running and are listed at the next poll, nothing is lost."""
+    from cluster.errors import HostUnreachable
+
+    real = slurm.batch.describe_dirs
+    calls: list[int] = []
+
+    def flaky(folders: list[str]) -> Any:
+        calls.append(len(folders))
+        if len(calls) == 1:
+            raise HostUnreachable("cannot reach the head node (injected)")
+        return real(folders)
+
+    monkeypatch.setattr(slurm.batch, "describe_dirs", flaky)
+    script = "head -c 100 /dev/urandom > data.bin\n"
+    doc = spec_doc("listed-later", {"sim": {"batch": {"script": script}, "foreach": True}}, x=[1])
+    campaign_id, state = run(lustre_service, slurm, doc)
+    assert state == "succeeded"
+    assert len(calls) >= 2  # failed, then listed
+    [entry] = ResultsLocation(
+        lustre_service.store.get_campaign(campaign_id).results_url
+    ).read_manifest()
+    [output] = [o for o in entry["outputs"] if o["path"] == "data.bin"]
+    folder = tmp_path / "lustre" / f"listed-later-{campaign_id}"
+    assert output["digest"] == _digest(folder / "sim" / "000000" / "data.bin")
