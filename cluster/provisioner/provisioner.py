@@ -139,12 +139,9 @@ class Provisioner:
         ready cluster: SSH (host keys verified; the key by its secret's ARN, or its file),
         and its Lustre file system for the FSx exports. ProvisionerError when not ready."""
         record = self.status(project)
-        ssh = SSHSettings.model_validate(record.ssh_settings())
         env = {"ORCHESTRATOR_CLUSTER__KIND": "slurm"}
-        for name in ("host", "port", "username", "key_file", "key_secret_arn", "known_hosts"):
-            value = getattr(ssh, name)
-            if value is not None:
-                env[f"ORCHESTRATOR_CLUSTER__SSH__{name.upper()}"] = str(value)
+        for name, value in record.ssh_settings().items():
+            env[f"ORCHESTRATOR_CLUSTER__SSH__{name.upper()}"] = str(value)
         if record.fsx_file_system_id:
             env["ORCHESTRATOR_CLUSTER__FSX__FILE_SYSTEM_ID"] = record.fsx_file_system_id
             env["ORCHESTRATOR_CLUSTER__FSX__MOUNT_DIR"] = self.settings.lustre.mount_dir

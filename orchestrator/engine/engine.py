@@ -207,8 +207,10 @@ class Engine:
             assert self.location.cluster_path is not None
             history = self.store.events(cid, kind="export", limit=10**6)
             self.exports = Exports(export, cid, self.location.cluster_path, self.recorder, history)
-        # steps whose every task ended (each is exported once, as it ends)
-        self.ended_steps = {name for name in plan.steps if self._step_ended(name)}
+        # steps whose every task ended (exported once each, as they end)
+        self.ended_steps = (
+            {name for name in plan.steps if self._step_ended(name)} if self.exports else set()
+        )
         if self.record.state != CampaignState.RUNNING:
             self.recorder.campaign_state(CampaignState.RUNNING)
             if self.config.provenance:
@@ -268,10 +270,9 @@ class Engine:
         return ended >= self.plan.total(step)
 
     def _check_step_ended(self, step: str) -> None:
-        if step not in self.ended_steps and self._step_ended(step):
+        if self.exports is not None and step not in self.ended_steps and self._step_ended(step):
             self.ended_steps.add(step)
-            if self.exports is not None:
-                self.exports.after_step(step)
+            self.exports.after_step(step)
 
     def _export_at_end(self) -> list[str]:
         """Every result durable in the store and the manifest, then exported to S3."""
@@ -327,13 +328,8 @@ class Engine:
             if point in self.active:
                 self._advance_point(point)
         foreach = self.plan.foreach_steps
-        # top the window up in chunks, not a few points per loop: each submission is a graph
-        # update in the scheduler, whose cost is mostly per call, not per task
-        free = window - (len(self.active) - len(self.parked))
-        chunk = min(max(1, window // 4), self.plan.points - self.next_point)
         while (
             foreach
-            and free >= chunk
             and self.next_point < self.plan.points
             and len(self.active) - len(self.parked) < window
         ):
