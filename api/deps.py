@@ -100,7 +100,7 @@ async def campaign_of_project(
     scope: ProjectDep, context: Context, campaign_id: Annotated[str, Path(pattern=ID)]
 ) -> CampaignRecord:
     try:
-        record = await run_in_threadpool(context.service.store.get_campaign, campaign_id)
+        record = await run_in_threadpool(context.service.campaign, campaign_id)
     except CampaignNotFound as exc:
         raise NotFound(f"no campaign {campaign_id} in {scope.project}") from exc
     if record.project != scope.project:

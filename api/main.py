@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) 
         projects = set(settings.api.projects) if settings.api.projects else None
         # the Campaigns page in the project's Dask dashboard (before any scheduler starts)
         register_campaigns_page(
-            service.store, next(iter(projects)) if projects and len(projects) == 1 else None
+            service, next(iter(projects)) if projects and len(projects) == 1 else None
         )
         runner = Runner(service, projects=projects, poll_interval=settings.api.poll_interval)
         if run_campaigns:
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) 
                 settings.provisioner, data_dir=settings.data_dir
             )
             idle = IdleTeardown(
-                app.state.provisioner, service.store, settings.provisioner.teardown_interval
+                app.state.provisioner, service, settings.provisioner.teardown_interval
             ).start()
         app.state.context = AppContext(settings, service, verifier, runner, dev_issuer)
         try:

@@ -23,10 +23,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
-import yaml
 
 from orchestrator.errors import OrchestratorError, SettingsError, SpecError, SpecIssue
-from orchestrator.spec import CampaignSpec
+from orchestrator.spec import CampaignSpec, read_document
 from orchestrator.states import CAMPAIGN_TERMINAL
 
 ATTEMPTS = 3
@@ -415,29 +414,13 @@ def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[int | None, str]
             event_id = int(value)
 
 
-def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """A spec file's document, unvalidated: the server checks it, and imports its callables."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError.single("", f"cannot read {path}: {exc.strerror}") from None
-    try:
-        document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError.single("", f"{path} is not valid YAML/JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise SpecError.single("", f"{path} does not hold a campaign spec (a mapping)")
-    return document
-
-
 def _document(spec: CampaignSpec | Mapping[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(spec, CampaignSpec):
         return spec.to_document()
     if isinstance(spec, Mapping):
         return dict(spec)
     if isinstance(spec, str | Path):
-        return read_spec_file(spec)
+        return read_document(spec)
     document = getattr(spec, "document", None)  # a builder `Campaign`
     if callable(document):
         return dict(document())
@@ -489,4 +472,4 @@ def describe(counts: Mapping[str, int]) -> str:
     return text + "".join(f", {n} {s}" for s, n in active.items())
 
 
-__all__ = ["Client", "ClientError", "WaitTimeout", "describe", "read_spec_file"]
+__all__ = ["Client", "ClientError", "WaitTimeout", "describe"]

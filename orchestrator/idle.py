@@ -1,5 +1,5 @@
 """Idle teardown: a project's HPC cluster is deleted after `provisioner.idle_timeout` seconds
-without campaigns, judged from this service's store (a running campaign keeps it alive)."""
+without campaigns, judged from the service's store (a running campaign keeps it alive)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import time
 from datetime import UTC, datetime
 
 from cluster.provisioner import Provisioner
-from orchestrator.store import Store
+from orchestrator.service import Service
 
 logger = logging.getLogger(__name__)
 
 
-def teardown_idle_clusters(provisioner: Provisioner, store: Store) -> list[str]:
+def teardown_idle_clusters(provisioner: Provisioner, service: Service) -> list[str]:
     """The projects whose idle cluster was torn down now."""
     now = time.time()
     activity = {
         project: datetime.fromtimestamp(when, UTC)
-        for project, when in store.last_activity(now).items()
+        for project, when in service.last_activity(now).items()
     }
     return provisioner.teardown_idle(datetime.fromtimestamp(now, UTC), activity)
 
@@ -27,8 +27,8 @@ def teardown_idle_clusters(provisioner: Provisioner, store: Store) -> list[str]:
 class IdleTeardown:
     """Runs `teardown_idle_clusters` every `interval` seconds in a thread (for `serve`)."""
 
-    def __init__(self, provisioner: Provisioner, store: Store, interval: float):
-        self.provisioner, self.store, self.interval = provisioner, store, interval
+    def __init__(self, provisioner: Provisioner, service: Service, interval: float):
+        self.provisioner, self.service, self.interval = provisioner, service, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="idle-teardown", daemon=True)
 
@@ -44,7 +44,7 @@ class IdleTeardown:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                for project in teardown_idle_clusters(self.provisioner, self.store):
+                for project in teardown_idle_clusters(self.provisioner, self.service):
                     logger.info("tore down the idle cluster of %s", project)
             except Exception:  # AWS or the store briefly unavailable: next time
                 logger.exception("idle teardown failed")

@@ -19,7 +19,6 @@ from orchestrator.kg.outbox import Registrar
 from orchestrator.kg.process import RegistrarProcess
 from orchestrator.service import Service
 from orchestrator.spec import add_import_paths
-from orchestrator.states import CampaignState
 from orchestrator.store import runner_alive
 
 logger = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ class Runner:
 
     def _pick_up(self) -> None:
         now = time.time()
-        for record in self.service.store.unfinished_campaigns():
+        for record in self.service.unfinished_campaigns():
             if self.projects is not None and record.project not in self.projects:
                 continue
             with self._lock:
@@ -120,19 +119,11 @@ class Runner:
             # the head node unreachable, a key refused...: say so on the campaign; the service
             # goes on, and the next campaign tries the cluster again
             logger.error("campaign %s: cannot start the project's compute: %s", campaign_id, exc)
-            self.service.store.set_campaign_state(
-                campaign_id, CampaignState.FAILED, f"cannot start the project's compute: {exc}"
-            )
+            self.service.fail(campaign_id, f"cannot start the project's compute: {exc}")
             return
         if compute is None:
             return
-        engine = Engine(
-            self.service.store,
-            compute.client,
-            campaign_id,
-            self.service.engine_config(),
-            compute=compute,
-        )
+        engine = self.service.engine(campaign_id, compute)
         thread = threading.Thread(
             target=self._run, args=(engine,), name=f"campaign-{campaign_id}", daemon=True
         )

@@ -1,13 +1,19 @@
-"""The operations every front end shares (CLI, notebooks, REST): submit, inspect, steer, run."""
+"""The operations every front end shares (CLI, notebooks, REST, the dashboard): submit,
+inspect, steer, run.
+
+`Service` is the one door into the store: front ends never reach the store or its tables;
+the rules of what may be done to a campaign are checked here, and the engine is built here.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
+import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from sqlalchemy import text
 
 if TYPE_CHECKING:
     from orchestrator.kg.outbox import Registrar
@@ -22,19 +28,29 @@ from orchestrator.results import ResultsLocation, campaign_results_url, on_the_c
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension
+from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import build_status
-from orchestrator.store import EventRecord, Store, TaskRecord
+from orchestrator.store import CampaignRecord, EventRecord, Store, TaskRecord, overview
 
 DEFAULT_PROJECT = "local/default"
 _TASK_ID = re.compile(r"^(?P<step>[A-Za-z_]\w*)(?:(?:/|:|\[)(?P<point>\d+)\]?)?$")
 
 
 class Service:
-    def __init__(self, settings: Settings, store: Store | None = None):
+    def __init__(self, settings: Settings, store: Store | None = None, *, reader: bool = False):
         self.settings = settings
         self.store = store or Store(settings.database_url)
-        self.store.migrate()
-        on_the_cluster.use(settings.cluster)  # where `cluster:///…` results paths are
+        if not reader:
+            self.store.migrate()
+            on_the_cluster.use(settings.cluster)  # where `cluster:///…` results paths are
+
+    @classmethod
+    def reader(cls, database_url: str) -> Service:
+        """A service that only reads the store at `database_url` (the Campaigns page of
+        campaigns another process runs): no migration, no process-wide setting changed."""
+        from orchestrator.settings import load_settings
+
+        return cls(load_settings(db_url=database_url), reader=True)
 
     def close(self) -> None:
         self.store.close()
@@ -69,10 +85,40 @@ class Service:
             campaign_id=campaign_id,
         )
 
+    def submit_document(
+        self,
+        document: dict[str, Any],
+        *,
+        import_paths: Iterable[str] = (),
+        project: str = DEFAULT_PROJECT,
+        owner: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Validate a spec document, its callables imported from `import_paths` (SpecError
+        names each offending field), and store it as `submit` does."""
+        paths = list(import_paths)
+        if paths:
+            add_import_paths(paths)
+        return self.submit(
+            parse_document(document),
+            project=project,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            import_paths=paths or None,
+        )
+
+    def submitted(self, project: str, idempotency_key: str) -> str | None:
+        """The campaign an earlier submit with this key made in `project`, if any."""
+        return self.store.find_by_idempotency_key(project, idempotency_key)
+
     # ----------------------------------------------------------------- inspect
     def status(self, campaign_id: str) -> dict[str, Any]:
         record = self.store.get_campaign(campaign_id)
         return build_status(record, self.store.task_counts(campaign_id))
+
+    def campaign(self, campaign_id: str) -> CampaignRecord:
+        """The stored campaign (CampaignNotFound if there is none)."""
+        return self.store.get_campaign(campaign_id)
 
     def list_campaigns(
         self,
@@ -81,13 +127,95 @@ class Service:
         state: str | None = None,
         name: str | None = None,
         limit: int = 100,
+        before: tuple[float, str] | None = None,
     ) -> list[dict[str, Any]]:
-        records = self.store.list_campaigns(project=project, state=state, name=name, limit=limit)
+        """Statuses, newest first; `before` is the (created_at, id) of a previous page's last."""
+        records = self.store.list_campaigns(
+            project=project, state=state, name=name, limit=limit, before=before
+        )
         return [build_status(r, self.store.task_counts(r.id)) for r in records]
+
+    def unfinished_campaigns(self, project: str | None = None) -> list[CampaignRecord]:
+        return self.store.unfinished_campaigns(project)
+
+    def tasks(
+        self,
+        campaign_id: str,
+        *,
+        step: str | None = None,
+        state: str | None = None,
+        limit: int = 1000,
+        after: tuple[str, int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Tasks queued at least once, by step then point, each with its point's parameters;
+        `after` is the (step, point) of a previous page's last (-1 for a single task)."""
+        sweep = CampaignSpec.model_validate(self.store.get_campaign(campaign_id).spec).make_sweep()
+        rows = self.store.list_tasks(campaign_id, step=step, state=state, limit=limit, after=after)
+        return [
+            {
+                **row.__dict__,
+                "parameters": (
+                    sweep.point(row.point)
+                    if row.point is not None and 0 <= row.point < len(sweep)
+                    else None
+                ),
+            }
+            for row in rows
+        ]
+
+    def unstarted_points(
+        self, campaign_id: str, started: set[int]
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Points other than `started`, with their parameters, in order."""
+        record = self.store.get_campaign(campaign_id)
+        sweep = CampaignSpec.model_validate(record.spec).make_sweep()
+        return ((p, sweep.point(p)) for p in range(record.points) if p not in started)
+
+    def finished_since(self, campaign_id: str, since: float) -> int:
+        """Tasks of the campaign that succeeded or failed at `since` or later."""
+        return overview.finished_since(self.store.engine, campaign_id, since)
+
+    def recent_failures(self, campaign_id: str, n: int) -> list[TaskRecord]:
+        """The `n` tasks that failed last, newest first."""
+        return overview.recent_failures(self.store.engine, campaign_id, n)
+
+    def manifest(self, campaign_id: str) -> Iterator[dict[str, Any]]:
+        """The manifest so far: one entry per finished task."""
+        return ResultsLocation(self.store.get_campaign(campaign_id).results_url).read_manifest()
 
     def events(self, campaign_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         self.store.get_campaign(campaign_id)
         return self.store.events(campaign_id, after=after, limit=limit)
+
+    def event_batch(
+        self, campaign_id: str, after: int, limit: int = 1000
+    ) -> tuple[list[EventRecord], bool]:
+        """The next events after `after`, and whether the history has ended: the campaign is
+        in a final state and every event is read. Followers (the CLI, notebooks, the live
+        stream) call it until it says ended."""
+        rows = self.store.events(campaign_id, after=after, limit=limit)
+        if rows:
+            return rows, False
+        if self.store.get_campaign(campaign_id).state not in CAMPAIGN_TERMINAL:
+            return [], False
+        # one last read: events written just before the final state
+        rows = self.store.events(campaign_id, after=after, limit=limit)
+        return rows, not rows
+
+    def follow_events(
+        self, campaign_id: str, after: int = 0, *, follow: bool = False, poll: float = 0.5
+    ) -> Iterator[EventRecord]:
+        """Every event after `after`; with `follow`, new ones too until the campaign ends."""
+        self.store.get_campaign(campaign_id)
+        while True:
+            rows, ended = self.event_batch(campaign_id, after, limit=5000)
+            yield from rows
+            if rows:
+                after = rows[-1].seq
+                continue
+            if ended or not follow:
+                return
+            time.sleep(poll)
 
     def task(self, campaign_id: str, task: str) -> TaskRecord:
         step, point = parse_task_id(task)
@@ -208,9 +336,11 @@ class Service:
             **self.settings.engine.model_dump(), provenance=self.settings.kg.enabled, export=export
         )
 
-    def run(self, campaign_id: str, compute: Compute, progress: Progress | None = None) -> str:
-        """Run (or resume) a campaign to its end on `compute`; returns the final state."""
-        engine = Engine(
+    def engine(
+        self, campaign_id: str, compute: Compute, progress: Progress | None = None
+    ) -> Engine:
+        """The engine that runs (or resumes) `campaign_id` on `compute`: `run()` it."""
+        return Engine(
             self.store,
             compute.client,
             campaign_id,
@@ -218,15 +348,20 @@ class Service:
             progress,
             compute=compute,
         )
-        return engine.run()
+
+    def run(self, campaign_id: str, compute: Compute, progress: Progress | None = None) -> str:
+        """Run (or resume) a campaign to its end on `compute`; returns the final state."""
+        return self.engine(campaign_id, compute, progress).run()
+
+    def fail(self, campaign_id: str, message: str) -> None:
+        """End a campaign `failed` with `message` (e.g. its compute could not be started)."""
+        self.store.set_campaign_state(campaign_id, CampaignState.FAILED, message)
 
     def registrar(self) -> Registrar:
         """Sends the store's outbox to the knowledge graph (start() it; close(drain=…))."""
-        from orchestrator.kg.outbox import Registrar
-        from orchestrator.kg.settings import open_knowledge_graph
+        from orchestrator.kg.factory import open_registrar
 
-        settings = self.settings
-        return Registrar(self.store, lambda: open_knowledge_graph(settings.kg, settings.data_dir))
+        return open_registrar(self.store, self.settings.kg, self.settings.data_dir)
 
     def start_registrar(self) -> Registrar | RegistrarProcess:
         """The registrar as settings say (`kg.registrar`), started; None-safe `close(drain)`."""
@@ -238,6 +373,15 @@ class Service:
 
     def unfinished(self, project: str | None = None) -> list[str]:
         return [r.id for r in self.store.unfinished_campaigns(project)]
+
+    def last_activity(self, now: float) -> dict[str, float]:
+        """When each project last had work (its idle clusters are torn down)."""
+        return self.store.last_activity(now)
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached (readiness)."""
+        with self.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def exists(self, campaign_id: str) -> bool:
         try:
@@ -255,12 +399,3 @@ def parse_task_id(task: str) -> tuple[str, int | None]:
     point = match.group("point")
     return match.group("step"), None if point is None else int(point)
 
-
-def submit_paths(spec_path: str | os.PathLike[str] | None) -> list[str]:
-    """The folders a spec's callables are imported from: the spec's folder and the cwd."""
-    paths = [os.getcwd()]
-    if spec_path is not None:
-        folder = str(Path(spec_path).resolve().parent)
-        if folder not in paths:
-            paths.insert(0, folder)
-    return paths

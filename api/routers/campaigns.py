@@ -19,8 +19,6 @@ from api.schemas import (
     problems,
 )
 from orchestrator.errors import CampaignNotFound
-from orchestrator.spec import parse_document
-from orchestrator.status import build_status
 
 router = APIRouter(
     prefix="/v1/projects/{vlab_id}/{project_id}/campaigns",
@@ -48,14 +46,13 @@ async def submit(
     scope.require("submit")
     service = context.service
     if idempotency_key is not None:
-        existing = service.store.find_by_idempotency_key(scope.project, idempotency_key)
+        existing = await run_in_threadpool(service.submitted, scope.project, idempotency_key)
         if existing is not None:
             response.status_code = status.HTTP_200_OK
             return await run_in_threadpool(service.status, existing)
-    campaign = await run_in_threadpool(parse_document, spec)
     campaign_id = await run_in_threadpool(
-        service.submit,
-        campaign,
+        service.submit_document,
+        spec,
         project=scope.project,
         owner=scope.user.subject,
         idempotency_key=idempotency_key,
@@ -77,20 +74,19 @@ async def list_campaigns(
 ) -> dict[str, Any]:
     """Campaigns of the project, newest first."""
     before = _cursor.decode(cursor, float, str) if cursor else None
-    store = context.service.store
-
-    def page() -> dict[str, Any]:
-        records = store.list_campaigns(
-            project=scope.project, state=state, name=name, limit=limit + 1, before=before
-        )
-        items = [build_status(r, store.task_counts(r.id)) for r in records[:limit]]
-        last = records[limit - 1] if len(records) > limit else None
-        return {
-            "items": items,
-            "next_cursor": _cursor.encode([last.created_at, last.id]) if last else None,
-        }
-
-    return await run_in_threadpool(page)
+    items = await run_in_threadpool(
+        context.service.list_campaigns,
+        project=scope.project,
+        state=state,
+        name=name,
+        limit=limit + 1,
+        before=before,
+    )
+    last = items[limit - 1] if len(items) > limit else None
+    return {
+        "items": items[:limit],
+        "next_cursor": _cursor.encode([last["created_at"], last["id"]]) if last else None,
+    }
 
 
 @router.get(

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CampaignDep, Context
 from api.schemas import EventPage, problems
-from orchestrator.states import CAMPAIGN_TERMINAL
+from orchestrator.service import Service
 
 router = APIRouter(
     prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}",
@@ -40,24 +40,26 @@ async def events(
     """Events after `after`, numbered from 1. With `Accept: text/event-stream` the answer is
     live (server-sent events, `id` = event number) until the campaign ends; reconnecting with
     `Last-Event-ID` resumes after that event."""
-    store = context.service.store
+    service = context.service
     if "text/event-stream" in request.headers.get("accept", ""):
         start = after
         if last_event_id and last_event_id.isdigit() and len(last_event_id) <= 18:
             start = int(last_event_id)
         return StreamingResponse(
-            _stream(request, store, record.id, start),
+            _stream(request, service, record.id, start),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    rows = await run_in_threadpool(store.events, record.id, after=after, limit=limit)
+    rows = await run_in_threadpool(service.events, record.id, after=after, limit=limit)
     return {"items": [e.__dict__ for e in rows], "next_after": rows[-1].seq if rows else after}
 
 
-async def _stream(request: Request, store: Any, campaign_id: str, after: int) -> AsyncIterator[str]:
+async def _stream(
+    request: Request, service: Service, campaign_id: str, after: int
+) -> AsyncIterator[str]:
     idle = 0.0
     while True:
-        rows = await run_in_threadpool(store.events, campaign_id, after=after, limit=1000)
+        rows, ended = await run_in_threadpool(service.event_batch, campaign_id, after)
         for event in rows:
             after = event.seq
             data = json.dumps(event.to_json())
@@ -65,13 +67,7 @@ async def _stream(request: Request, store: Any, campaign_id: str, after: int) ->
         if rows:
             idle = 0.0
             continue
-        state = (await run_in_threadpool(store.get_campaign, campaign_id)).state
-        if state in CAMPAIGN_TERMINAL:
-            rows = await run_in_threadpool(store.events, campaign_id, after=after, limit=1000)
-            if not rows:
-                return
-            continue
-        if await request.is_disconnected():
+        if ended or await request.is_disconnected():
             return
         await asyncio.sleep(POLL_SECONDS)
         idle += POLL_SECONDS

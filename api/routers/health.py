@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Context
@@ -20,12 +19,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "the state store is unreachable"}})
 async def readyz(context: Context) -> Response:
-    def ping() -> None:
-        with context.service.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-
     try:
-        await run_in_threadpool(ping)
+        await run_in_threadpool(context.service.ping)
     except Exception:
         return problem(503, "Service Unavailable", "the state store is unreachable")
     return Response('{"status":"ready"}', media_type="application/json")

@@ -11,9 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CampaignDep, Context
 from api.routers import _cursor
 from api.schemas import TaskPage, problems
-from orchestrator.spec import CampaignSpec
 from orchestrator.states import TaskState
-from orchestrator.sweep import ChainedSweep, Sweep
 
 router = APIRouter(
     prefix="/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}",
@@ -34,27 +32,15 @@ async def list_tasks(
     """Tasks that have been queued at least once (pending tasks have no record yet)."""
     after = _cursor.decode(cursor, str, int) if cursor else None
 
-    def page() -> dict[str, Any]:
-        sweep = CampaignSpec.model_validate(record.spec).make_sweep()
-        rows = context.service.store.list_tasks(
-            record.id,
-            step=step,
-            state=state.value if state else None,
-            limit=limit + 1,
-            after=after,
-        )
-        items = [
-            {**row.__dict__, "parameters": _parameters(sweep, row.point)} for row in rows[:limit]
-        ]
-        last = rows[limit - 1] if len(rows) > limit else None
-        point = -1 if last is None or last.point is None else last.point
-        return {"items": items, "next_cursor": _cursor.encode([last.step, point]) if last else None}
-
-    return await run_in_threadpool(page)
-
-
-def _parameters(sweep: Sweep | ChainedSweep, point: int | None) -> dict[str, Any] | None:
-    return sweep.point(point) if point is not None and 0 <= point < len(sweep) else None
+    rows = await run_in_threadpool(
+        context.service.tasks, record.id, step=step, state=state, limit=limit + 1, after=after
+    )
+    last = rows[limit - 1] if len(rows) > limit else None
+    point = -1 if last is None or last["point"] is None else last["point"]
+    return {
+        "items": rows[:limit],
+        "next_cursor": _cursor.encode([last["step"], point]) if last else None,
+    }
 
 
 @router.get("/tasks/{task}/logs", response_class=PlainTextResponse)

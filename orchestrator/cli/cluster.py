@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import shlex
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from cluster import ClusterError
 from cluster.provisioner import (
     ClusterRecord,
     ClusterState,
@@ -20,28 +17,15 @@ from cluster.provisioner import (
     open_provisioner,
     to_yaml,
 )
-from orchestrator.errors import OrchestratorError
+from orchestrator.cli.errors import EXIT_FAILED, handle_errors
 from orchestrator.settings import load_settings
 
-F = TypeVar("F", bound=Callable[..., Any])
 PROJECT = click.option("--project", required=True, help="VLAB/PROJECT")
 KIND = click.option(
     "--kind",
     type=click.Choice(["local", "parallelcluster"]),
     help="The back end (default: the settings', else local).",
 )
-
-
-def _errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ClusterError, OrchestratorError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _settings(kind: str | None) -> tuple[ProvisionerSettings, Any]:
@@ -60,7 +44,7 @@ def _provisioner(kind: str | None) -> Provisioner:
 def _print(record: ClusterRecord) -> None:
     click.echo(json.dumps(record.to_dict(), indent=2))
     if record.state is ClusterState.FAILED:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
 
 
 @click.group(name="cluster")
@@ -72,7 +56,7 @@ def cluster() -> None:
 @PROJECT
 @click.option("--tier", default="small", show_default=True)
 @click.option("--no-lustre", is_flag=True, help="Without FSx for Lustre.")
-@_errors
+@handle_errors
 def config(project: str, tier: str, no_lustre: bool) -> None:
     """Print the ParallelCluster (v3) configuration the provisioner would create (the
     subnet is claimed from the pool at create time)."""
@@ -87,7 +71,7 @@ def config(project: str, tier: str, no_lustre: bool) -> None:
 @click.option("--tier", default="small", show_default=True)
 @click.option("--no-lustre", is_flag=True, help="Without FSx for Lustre.")
 @KIND
-@_errors
+@handle_errors
 def create(project: str, tier: str, no_lustre: bool, kind: str | None) -> None:
     """Create the project's cluster (or show the one it has); exit 1 if it failed."""
     _print(_provisioner(kind).create(project, tier, no_lustre=no_lustre))
@@ -96,7 +80,7 @@ def create(project: str, tier: str, no_lustre: bool, kind: str | None) -> None:
 @cluster.command()
 @PROJECT
 @KIND
-@_errors
+@handle_errors
 def status(project: str, kind: str | None) -> None:
     """The project's cluster record, its state refreshed from the back end."""
     _print(_provisioner(kind).status(project))
@@ -105,7 +89,7 @@ def status(project: str, kind: str | None) -> None:
 @cluster.command()
 @PROJECT
 @KIND
-@_errors
+@handle_errors
 def delete(project: str, kind: str | None) -> None:
     """Delete the project's cluster (safe to repeat)."""
     _print(_provisioner(kind).delete(project))
@@ -114,7 +98,7 @@ def delete(project: str, kind: str | None) -> None:
 @cluster.command()
 @click.option("--project", required=True, help="vlab_id/project_id")
 @click.option("--kind", type=click.Choice(["local", "parallelcluster"]), default=None)
-@_errors
+@handle_errors
 def env(project: str, kind: str | None) -> None:
     """The service's settings for the project's ready cluster, as shell exports
     (eval "$(orchestrator cluster env --project P)" then orchestrator serve)."""
@@ -124,18 +108,17 @@ def env(project: str, kind: str | None) -> None:
 
 @cluster.command("teardown-idle")
 @KIND
-@_errors
+@handle_errors
 def teardown_idle(kind: str | None) -> None:
     """Delete every ready cluster whose project ran no campaign for `provisioner.idle_timeout`
     seconds (from this service's store); prints the projects torn down. Safe to run from cron;
     `serve` also runs it every `provisioner.teardown_interval` seconds."""
     from orchestrator.idle import teardown_idle_clusters
-    from orchestrator.store import Store
+    from orchestrator.service import Service
 
-    store = Store(load_settings().database_url)
+    service = Service(load_settings())
     try:
-        store.migrate()
-        for project in teardown_idle_clusters(_provisioner(kind), store):
+        for project in teardown_idle_clusters(_provisioner(kind), service):
             click.echo(project)
     finally:
-        store.close()
+        service.close()

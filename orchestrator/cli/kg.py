@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from orchestrator.cli.errors import EXIT_FAILED, EXIT_INVALID
 from orchestrator.cli.output import as_json
 from orchestrator.errors import OrchestratorError
 from orchestrator.settings import load_settings
 
 if TYPE_CHECKING:
     from orchestrator.kg.embedded import QueryResult
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def print_table(result: QueryResult) -> None:

@@ -1,76 +1,67 @@
-"""The `orchestrator` command (DESIGN.md: CLI). Works on the embedded default directly."""
+"""The `orchestrator` command (DESIGN.md: CLI). Works on the embedded default directly, or on
+the server ORCHESTRATOR_URL names: every command talks to a backend (orchestrator.backends)
+and does not ask which one, but `run` and `restart`, which run the campaign here when it
+lives here."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
-import time
-from collections.abc import Callable
+from functools import cache
 from importlib import resources
-from typing import Any, TypeVar
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 import click
 
 from cluster import ClusterError, open_compute
+from orchestrator.backends import Backend, EmbeddedBackend, HTTPBackend, open_backend
 from orchestrator.cli.cluster import cluster as cluster_group
+from orchestrator.cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    handle_errors,
+)
 from orchestrator.cli.kg import kg
 from orchestrator.cli.output import as_json, format_event, print_list, print_status
 from orchestrator.cli.progress import StepProgress
-from orchestrator.cli.remote import event_record, remote, remote_document
-from orchestrator.client import ClientError
+from orchestrator.cli.quiet import quiet_dask
 from orchestrator.dashboard import campaigns_url, register_campaigns_page
-from orchestrator.errors import CampaignBusy, OrchestratorError, SpecError
-from orchestrator.service import Service, submit_paths
+from orchestrator.errors import CampaignBusy
+from orchestrator.service import Service
 from orchestrator.settings import load_settings
-from orchestrator.spec import CampaignSpec, add_import_paths, load_file, parse_document
-from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
+from orchestrator.spec import import_paths_for, read_document
+from orchestrator.states import CampaignState, TaskState
 from orchestrator.status import all_succeeded
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
-F = TypeVar("F", bound=Callable[..., Any])
+COMMANDS = "orchestrator.commands"  # entry point group: commands of other packages (api)
 
 
-def handle_errors(func: F) -> F:
-    """Known errors become one clear line on stderr and an exit code, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SpecError as exc:
-            click.echo("invalid campaign spec:", err=True)
-            for issue in exc.issues:
-                click.echo(f"  {issue}", err=True)
-            sys.exit(EXIT_INVALID)
-        except ClientError as exc:
-            if exc.status == 422 and exc.errors:  # the server found the spec invalid
-                click.echo("invalid campaign spec:", err=True)
-                for issue in exc.issues:
-                    click.echo(f"  {issue}", err=True)
-                sys.exit(EXIT_INVALID)
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
-        except (OrchestratorError, ClusterError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
-
-    return wrapper  # type: ignore[return-value]
+@cache
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=COMMANDS)}
 
 
-def _service() -> Service:
-    return Service(load_settings())
+class Commands(click.Group):
+    """Ours, and those registered under the `orchestrator.commands` entry point group,
+    loaded only when named (a plain `status` imports no web framework)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _plugins():
+            command = _plugins()[cmd_name].load()
+        return command
 
 
-def _quiet_dask() -> None:
-    for name in ("distributed", "distributed.nanny", "distributed.scheduler", "bokeh"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    import warnings
-
-    warnings.filterwarnings("ignore", message="Port .* is already in use")
+def _backend() -> Backend:
+    return open_backend()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="workflow-orchestrator")
 def cli() -> None:
     """Run simulation campaigns on Dask: durable, resumable, steerable."""
@@ -78,64 +69,59 @@ def cli() -> None:
 
 
 # ----------------------------------------------------------------------- running
-def _load_spec(path: str, results: str | None) -> CampaignSpec:
-    add_import_paths(submit_paths(path))
-    spec = load_file(path)
-    if results is not None:
-        spec = parse_document({**spec.to_document(), "results": results})
-    return spec
+def _document(path: str, results: str | None) -> dict[str, Any]:
+    document = read_document(path)
+    return document if results is None else {**document, "results": results}
 
 
 def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> int:
-    """Run campaigns one after another on one compute; exit code over all of them."""
-    _quiet_dask()
-    records = [service.store.get_campaign(cid) for cid in ids]
-    for record in records:  # workers must be able to import every campaign's callables
-        add_import_paths(record.import_paths or [])
-    register_campaigns_page(service.store)  # in the dashboard of the scheduler started next
+    """Run campaigns here, one after another on one compute; exit code over all of them."""
+    quiet_dask()
+    records = [service.campaign(cid) for cid in ids]
+    register_campaigns_page(service)  # in the dashboard of the scheduler started next
     try:
         compute = open_compute(service.settings.cluster)
     except ClusterError as exc:
         for record in records:
             if record.state == CampaignState.ACCEPTED:
-                service.store.set_campaign_state(
-                    record.id, CampaignState.FAILED, f"cannot start the project's compute: {exc}"
-                )
+                service.fail(record.id, f"cannot start the project's compute: {exc}")
         raise
     registrar = service.start_registrar()  # provenance, sent while the campaign runs
     try:
         with compute:
-            return _run_on(service, compute, records, as_json_output)
+            return _run_on(service, compute, ids, as_json_output)
     finally:
         # what the knowledge graph did not take yet stays in the store's outbox: the next
         # run, resume or serve sends it
         registrar.close(drain=10.0)
 
 
-def _run_on(service: Service, compute: Any, records: list[Any], as_json_output: bool) -> int:
+def _run_on(service: Service, compute: Any, ids: list[str], as_json_output: bool) -> int:
     code = EXIT_OK
     if compute.dashboard_link and not as_json_output:
         click.echo(f"dashboard: {compute.dashboard_link}", err=True)
         click.echo(f"campaigns: {campaigns_url(compute.dashboard_link)}", err=True)
-    for record in records:
-        status = service.status(record.id)
+    for campaign_id in ids:
+        status = service.status(campaign_id)
         steps = {name: counts["total"] for name, counts in status["steps"].items()}
-        click.echo(f"campaign {record.id} ({record.name}): {record.points} point(s)", err=True)
+        click.echo(
+            f"campaign {campaign_id} ({status['name']}): {status['points']} point(s)", err=True
+        )
         try:
             with StepProgress(steps) as progress:
-                service.run(record.id, compute, progress)
+                service.run(campaign_id, compute, progress)
         except CampaignBusy as exc:
             click.echo(f"skipped: {exc}", err=True)
             code = EXIT_FAILED
             continue
         except KeyboardInterrupt:
             click.echo(
-                f"\ninterrupted: campaign {record.id} keeps what finished; "
+                f"\ninterrupted: campaign {campaign_id} keeps what finished; "
                 "`orchestrator resume` continues it",
                 err=True,
             )
             return EXIT_INTERRUPTED
-        final = service.status(record.id)
+        final = service.status(campaign_id)
         if as_json_output:
             click.echo(as_json(final))
         else:
@@ -145,6 +131,14 @@ def _run_on(service: Service, compute: Any, records: list[Any], as_json_output: 
     return code
 
 
+def _wait_on_server(backend: HTTPBackend, campaign_id: str) -> dict[str, Any]:
+    try:
+        return backend.wait(campaign_id, progress=True)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: campaign {campaign_id} goes on on the server", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json_output", is_flag=True, help="Print the final status as JSON.")
@@ -152,24 +146,16 @@ def _run_on(service: Service, compute: Any, records: list[Any], as_json_output: 
 @handle_errors
 def run(spec: str, as_json_output: bool, results: str | None) -> None:
     """Run a campaign in the foreground, with live progress."""
-    client = remote()
-    if client is not None:
-        with client:
-            made = client.submit(remote_document(spec, results))
-            click.echo(
-                f"campaign {made['id']} ({made['name']}): {made['points']} point(s)", err=True
-            )
-            try:
-                final = client.wait(made["id"], progress=True)
-            except KeyboardInterrupt:
-                click.echo(f"\ninterrupted: campaign {made['id']} goes on on the server", err=True)
-                sys.exit(EXIT_INTERRUPTED)
-        click.echo(as_json(final)) if as_json_output else print_status(final)
-        sys.exit(EXIT_OK if all_succeeded(final) else EXIT_FAILED)
-    campaign = _load_spec(spec, results)
-    service = _service()
-    campaign_id = service.submit(campaign, import_paths=submit_paths(spec))
-    sys.exit(_run_campaigns(service, [campaign_id], as_json_output))
+    with _backend() as backend:
+        campaign_id = backend.submit(_document(spec, results), import_paths_for(spec))
+        if isinstance(backend, EmbeddedBackend):
+            sys.exit(_run_campaigns(backend.service, [campaign_id], as_json_output))
+        assert isinstance(backend, HTTPBackend)
+        made = backend.status(campaign_id)
+        click.echo(f"campaign {campaign_id} ({made['name']}): {made['points']} point(s)", err=True)
+        final = _wait_on_server(backend, campaign_id)
+    click.echo(as_json(final)) if as_json_output else print_status(final)
+    sys.exit(EXIT_OK if all_succeeded(final) else EXIT_FAILED)
 
 
 @cli.command()
@@ -180,17 +166,16 @@ def run(spec: str, as_json_output: bool, results: str | None) -> None:
 @handle_errors
 def demo(results: str, as_json_output: bool) -> None:
     """The bundled NEURON f–I campaign (Hodgkin–Huxley soma, eFEL) on the embedded default."""
-    text = resources.files("orchestrator.demo").joinpath("fi_curve.yaml").read_text()
     import yaml
 
-    document = yaml.safe_load(text)
-    document["results"] = results
-    campaign = parse_document(document)
-    service = _service()
-    campaign_id = service.submit(campaign, import_paths=[])
-    code = _run_campaigns(service, [campaign_id], as_json_output)
-    summary = service.store.get_task(campaign_id, "summary", None)
-    if summary is not None and summary.state == "succeeded" and not as_json_output:
+    text = resources.files("orchestrator.demo").joinpath("fi_curve.yaml").read_text()
+    document = {**yaml.safe_load(text), "results": results}
+    with EmbeddedBackend.open() as backend:
+        service = backend.service
+        campaign_id = service.submit_document(document)
+        code = _run_campaigns(service, [campaign_id], as_json_output)
+        summary = service.task(campaign_id, "summary")
+    if summary.state == TaskState.SUCCEEDED and not as_json_output:
         result = summary.result or {}
         click.echo(f"f–I curves: {result.get('plot')}")
         click.echo(f"table:      {result.get('table')}")
@@ -206,25 +191,20 @@ def demo(results: str, as_json_output: bool) -> None:
 @handle_errors
 def submit(spec: str, results: str | None) -> None:
     """Store a campaign and print its id; `resume` (or a server) runs it."""
-    client = remote()
-    if client is not None:
-        with client:
-            click.echo(client.submit(remote_document(spec, results))["id"])
-        return
-    campaign = _load_spec(spec, results)
-    click.echo(_service().submit(campaign, import_paths=submit_paths(spec)))
+    with _backend() as backend:
+        click.echo(backend.submit(_document(spec, results), import_paths_for(spec)))
 
 
 @cli.command()
 @handle_errors
 def resume() -> None:
     """Continue every unfinished campaign in the store (what was finished is not redone)."""
-    service = _service()
-    ids = service.unfinished()
-    if not ids:
-        click.echo("nothing to resume", err=True)
-        sys.exit(EXIT_OK)
-    sys.exit(_run_campaigns(service, ids, False))
+    with EmbeddedBackend.open() as backend:
+        ids = backend.service.unfinished()
+        if not ids:
+            click.echo("nothing to resume", err=True)
+            sys.exit(EXIT_OK)
+        sys.exit(_run_campaigns(backend.service, ids, False))
 
 
 @cli.command()
@@ -233,17 +213,15 @@ def resume() -> None:
 @handle_errors
 def restart(campaign_id: str, detach: bool) -> None:
     """Run a campaign's failed and cancelled tasks again (and what they held)."""
-    client = remote()
-    if client is not None:
-        with client:
-            state = client.restart(campaign_id)["state"]
-        click.echo(f"campaign {campaign_id} restarted ({state}); the server runs it", err=True)
-        return
-    service = _service()
-    n = service.restart(campaign_id)
-    click.echo(f"{n} task(s) back to pending", err=True)
-    if not detach:
-        sys.exit(_run_campaigns(service, [campaign_id], False))
+    with _backend() as backend:
+        if not isinstance(backend, EmbeddedBackend):
+            state = backend.restart(campaign_id)["state"]
+            click.echo(f"campaign {campaign_id} restarted ({state}); the server runs it", err=True)
+            return
+        n = backend.service.restart(campaign_id)
+        click.echo(f"{n} task(s) back to pending", err=True)
+        if not detach:
+            sys.exit(_run_campaigns(backend.service, [campaign_id], False))
 
 
 # ---------------------------------------------------------------------- inspecting
@@ -253,12 +231,8 @@ def restart(campaign_id: str, detach: bool) -> None:
 @handle_errors
 def status(campaign_id: str, as_json_output: bool) -> None:
     """A campaign's state and task counts per step."""
-    client = remote()
-    if client is not None:
-        with client:
-            result = client.status(campaign_id)
-    else:
-        result = _service().status(campaign_id)
+    with _backend() as backend:
+        result = backend.status(campaign_id)
     click.echo(as_json(result)) if as_json_output else print_status(result)
 
 
@@ -270,12 +244,8 @@ def status(campaign_id: str, as_json_output: bool) -> None:
 @handle_errors
 def list_(as_json_output: bool, state: str | None, name: str | None, limit: int) -> None:
     """Campaigns, newest first."""
-    client = remote()
-    if client is not None:
-        with client:
-            result = client.list(state=state, name=name, limit=limit)
-    else:
-        result = _service().list_campaigns(state=state, name=name, limit=limit)
+    with _backend() as backend:
+        result = backend.list(state=state, name=name, limit=limit)
     click.echo(as_json(result)) if as_json_output else print_list(result)
 
 
@@ -286,12 +256,8 @@ def list_(as_json_output: bool, state: str | None, name: str | None, limit: int)
 @handle_errors
 def cancel(campaign_id: str, step: str | None, point: int | None) -> None:
     """Cancel a campaign, a step or a point; its runner stops the tasks."""
-    client = remote()
-    if client is not None:
-        with client:
-            client.cancel(campaign_id, step=step, point=point)
-    else:
-        _service().cancel(campaign_id, step=step, point=point)
+    with _backend() as backend:
+        backend.cancel(campaign_id, step, point)
     scope = "campaign" if step is None and point is None else "tasks"
     click.echo(f"cancel {scope} requested for {campaign_id}", err=True)
 
@@ -304,27 +270,9 @@ def cancel(campaign_id: str, step: str | None, point: int | None) -> None:
 @handle_errors
 def events(campaign_id: str, follow: bool, after: int, as_json_output: bool) -> None:
     """A campaign's event history (append-only, numbered)."""
-    client = remote()
-    if client is not None:
-        with client:
-            for item in client.events(campaign_id, after=after, follow=follow):
-                record = event_record(item)
-                click.echo(as_json(record.to_json()) if as_json_output else format_event(record))
-        return
-    service = _service()
-    while True:
-        batch = service.events(campaign_id, after=after, limit=5000)
-        for event in batch:
-            click.echo(as_json(event.to_json()) if as_json_output else format_event(event))
-            after = event.seq
-        if batch:
-            continue
-        if not follow or service.store.get_campaign(campaign_id).state in CAMPAIGN_TERMINAL:
-            # one last read: events written just before the final state
-            for event in service.events(campaign_id, after=after, limit=5000):
-                click.echo(as_json(event.to_json()) if as_json_output else format_event(event))
-            return
-        time.sleep(0.5)
+    with _backend() as backend:
+        for event in backend.events(campaign_id, after, follow):
+            click.echo(as_json(event) if as_json_output else format_event(event))
 
 
 @cli.command()
@@ -333,12 +281,8 @@ def events(campaign_id: str, follow: bool, after: int, as_json_output: bool) -> 
 @handle_errors
 def logs(campaign_id: str, task: str) -> None:
     """A task's history, error and log files (TASK is STEP or STEP/POINT)."""
-    client = remote()
-    if client is not None:
-        with client:
-            click.echo(client.logs(campaign_id, task))
-    else:
-        click.echo(_service().logs(campaign_id, task))
+    with _backend() as backend:
+        click.echo(backend.logs(campaign_id, task))
 
 
 @cli.command()
@@ -346,59 +290,9 @@ def logs(campaign_id: str, task: str) -> None:
 @handle_errors
 def results(campaign_id: str) -> None:
     """The manifest so far: one JSON line per finished task (point, parameters, result)."""
-    from orchestrator.results import ResultsLocation
-
-    record = _service().store.get_campaign(campaign_id)
-    for entry in ResultsLocation(record.results_url).read_manifest():
-        click.echo(as_json(entry))
-
-
-# --------------------------------------------------------------------------- serving
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@handle_errors
-def serve(host: str, port: int) -> None:
-    """The REST API; runs the submitted campaigns of the projects it serves."""
-    import uvicorn
-
-    from api.main import create_app
-
-    _quiet_dask()
-    logging.getLogger("orchestrator.access").setLevel(logging.INFO)
-    settings = load_settings()
-    if not settings.auth.jwks_url:
-        click.echo(
-            "auth: embedded development issuer (`orchestrator token` makes tokens)", err=True
-        )
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
-
-
-@cli.command()
-@click.option("--project", required=True, help="VLAB/PROJECT the token is a member of.")
-@click.option("--role", default="member", show_default=True, type=click.Choice(["member", "admin"]))
-@click.option("--user", default="dev-user", show_default=True)
-@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
-@handle_errors
-def token(project: str, role: str, user: str, ttl: int) -> None:
-    """A token from the embedded development issuer (the default `serve` accepts it)."""
-    from api.issuer import DevIssuer
-
-    settings = load_settings()
-    if settings.auth.jwks_url:
-        raise click.UsageError("an external issuer is configured: get tokens from it")
-    try:
-        click.echo(
-            DevIssuer(settings.data_dir).token(
-                project=project,
-                role=role,
-                subject=user,
-                audience=settings.auth.audience,
-                ttl_seconds=ttl,
-            )
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--project") from None
+    with EmbeddedBackend.open() as backend:
+        for entry in backend.service.manifest(campaign_id):
+            click.echo(as_json(entry))
 
 
 cli.add_command(kg)

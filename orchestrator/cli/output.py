@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
-
-from orchestrator.store import EventRecord
 
 
 def as_json(value: Any) -> str:
@@ -49,15 +48,15 @@ def print_list(statuses: list[dict[str, Any]]) -> None:
         )
 
 
-def format_event(event: EventRecord) -> str:
-    where = ""
-    if event.step is not None:
-        where = event.step if event.point is None else f"{event.step}/{event.point}"
-    parts = [f"{event.seq:>6}", when(event.time), f"{event.kind:<9}", f"{where:<20}"]
-    if event.state:
-        parts.append(event.state)
-    if event.attempt:
-        parts.append(f"(attempt {event.attempt})")
-    if event.message:
-        parts.append(f"- {event.message}")
+def format_event(event: Mapping[str, Any]) -> str:
+    """One line per event (an event as the backends give it: a JSON object)."""
+    step, point = event.get("step"), event.get("point")
+    where = "" if step is None else step if point is None else f"{step}/{point}"
+    parts = [f"{event['seq']:>6}", when(event.get("time")), f"{event['kind']:<9}", f"{where:<20}"]
+    if event.get("state"):
+        parts.append(event["state"])
+    if event.get("attempt"):
+        parts.append(f"(attempt {event['attempt']})")
+    if event.get("message"):
+        parts.append(f"- {event['message']}")
     return " ".join(parts)

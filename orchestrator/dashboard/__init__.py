@@ -1,13 +1,13 @@
-"""A "Campaigns" page on the project's Dask dashboard: progress per campaign and step,
-failures and throughput, read from the state store."""
+"""A "Campaigns" page on the project's Dask dashboard: an overview per campaign and step,
+failures and throughput, read through the service."""
 
-from orchestrator.dashboard.progress import (
-    CampaignProgress,
+from orchestrator.dashboard.overview import (
+    CampaignOverview,
     CampaignsFeed,
     Failure,
     Snapshot,
-    StepProgress,
-    campaigns_progress,
+    StepCounts,
+    campaigns_overview,
 )
 from orchestrator.dashboard.register import (
     campaigns_page_registered,
@@ -17,13 +17,13 @@ from orchestrator.dashboard.register import (
 )
 
 __all__ = [
-    "CampaignProgress",
+    "CampaignOverview",
     "CampaignsFeed",
     "Failure",
     "Snapshot",
-    "StepProgress",
+    "StepCounts",
+    "campaigns_overview",
     "campaigns_page_registered",
-    "campaigns_progress",
     "campaigns_url",
     "register_campaigns_page",
     "unregister_campaigns_page",

@@ -18,7 +18,7 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, NumeralTickFo
 from bokeh.models.widgets import DataTable, Div, TableColumn
 from bokeh.plotting import figure
 
-from orchestrator.dashboard.progress import CampaignProgress, CampaignsFeed, Snapshot, counts_text
+from orchestrator.dashboard.overview import CampaignOverview, CampaignsFeed, Snapshot, counts_text
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class CampaignsPage:
         self.table.visible = bool(campaigns)
 
 
-def label(c: CampaignProgress) -> str:
+def label(c: CampaignOverview) -> str:
     return f"{c.name} ({c.id[-6:]})"
 
 
@@ -158,7 +158,7 @@ def _header(project: str | None, when: float | None) -> str:
     return f'<h2>Campaigns</h2><p class="muted">{scope} · updated {updated}</p>'
 
 
-def _campaign_html(c: CampaignProgress) -> str:
+def _campaign_html(c: CampaignOverview) -> str:
     rate = f"{c.throughput:.1f} tasks/s over the last minute"
     failed = f" · <b>{c.counts['failed']} failed</b>" if c.counts["failed"] else ""
     lines = [
@@ -176,7 +176,7 @@ def _campaign_html(c: CampaignProgress) -> str:
     return "".join(lines) + "</div>"
 
 
-def _bars_data(campaigns: list[CampaignProgress]) -> dict[str, list[Any]]:
+def _bars_data(campaigns: list[CampaignOverview]) -> dict[str, list[Any]]:
     data: dict[str, list[Any]] = {"row": [], "label": [], "text": []}
     data.update({s: [] for s in BAR_STATES})
     for c in campaigns:
@@ -189,7 +189,7 @@ def _bars_data(campaigns: list[CampaignProgress]) -> dict[str, list[Any]]:
     return data
 
 
-def _table_data(campaigns: list[CampaignProgress]) -> dict[str, list[Any]]:
+def _table_data(campaigns: list[CampaignOverview]) -> dict[str, list[Any]]:
     columns = ["campaign", "state", "step", "progress", *BAR_STATES, "total"]
     data: dict[str, list[Any]] = {k: [] for k in columns}
     for c in campaigns:

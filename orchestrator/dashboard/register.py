@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from orchestrator.dashboard.progress import CampaignsFeed, as_store_factory
-from orchestrator.store import Store
+from orchestrator.dashboard.overview import CampaignsFeed, as_service_factory
+from orchestrator.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ _feeds: dict[str, CampaignsFeed] = {}  # path → the feed of the page registere
 
 
 def register_campaigns_page(
-    store: Store | str | Callable[[], Store],
+    service: Service | str | Callable[[], Service],
     project: str | None = None,
     *,
     interval: float = 1.0,
@@ -30,8 +30,8 @@ def register_campaigns_page(
     path: str = f"/{PAGE}",
 ) -> bool:
     """Serve the Campaigns page at `path` on the dashboard of every Dask scheduler started
-    later in this process. `store`: a Store, a database URL (opened read-only on first view),
-    or a function that opens one. `project`: show only its campaigns (one process per project);
+    later in this process. `service`: a Service, a database URL (read on first view), or a
+    function that opens a Service. `project`: show only its campaigns (one process per project);
     None shows every project's, or the one named by the page's `?project=vlab/project`.
     Returns False (and logs why) when the dashboard cannot be served (Bokeh missing).
     Calling it again replaces the page."""
@@ -42,8 +42,8 @@ def register_campaigns_page(
     except ImportError as exc:
         logger.warning("no Campaigns page on the Dask dashboard: %s", exc)
         return False
-    opener, owns = as_store_factory(store)
-    feed = CampaignsFeed(opener, limit=limit, fresh=interval, owns_store=owns)
+    opener, owns = as_service_factory(service)
+    feed = CampaignsFeed(opener, limit=limit, fresh=interval, owns_service=owns)
     dashboard.applications[path] = campaigns_doc(feed, project, int(interval * 1000))
     previous = _feeds.pop(path, None)
     _feeds[path] = feed

@@ -30,7 +30,8 @@ _WHERE = {
     "KnowledgeGraphSettings": "orchestrator.kg.settings",
     "NexusSettings": "orchestrator.kg.settings",
     "embedded_path": "orchestrator.kg.settings",
-    "open_knowledge_graph": "orchestrator.kg.settings",
+    "open_knowledge_graph": "orchestrator.kg.factory",
+    "open_registrar": "orchestrator.kg.factory",
 }
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "TaskRef",
     "embedded_path",
     "open_knowledge_graph",
+    "open_registrar",
     "to_jsonld",
     "to_quads",
 ]
@@ -60,6 +62,7 @@ __all__ = [
 if TYPE_CHECKING:
     from orchestrator.kg.base import KnowledgeGraph
     from orchestrator.kg.embedded import EmbeddedKnowledgeGraph, QueryResult
+    from orchestrator.kg.factory import open_knowledge_graph, open_registrar
     from orchestrator.kg.errors import (
         KnowledgeGraphError,
         KnowledgeGraphRejected,
@@ -81,7 +84,6 @@ if TYPE_CHECKING:
         KnowledgeGraphSettings,
         NexusSettings,
         embedded_path,
-        open_knowledge_graph,
     )
 
 

@@ -53,10 +53,11 @@ class RegistrarProcess:
 def _serve(settings: Settings, stop: Event, drain: object) -> None:
     with contextlib.suppress(OSError):
         os.nice(NICE)
-    from orchestrator.service import Service
+    from orchestrator.kg.factory import open_registrar
+    from orchestrator.store import Store
 
-    service = Service(settings)
-    registrar = service.registrar()
+    store = Store(settings.database_url)
+    registrar = open_registrar(store, settings.kg, settings.data_dir)
     try:
         while not stop.is_set():
             try:
@@ -68,4 +69,4 @@ def _serve(settings: Settings, stop: Event, drain: object) -> None:
                 stop.wait(registrar.interval)
         registrar.close(drain=float(drain.value))  # type: ignore[attr-defined]
     finally:
-        service.close()
+        store.close()

@@ -5,12 +5,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-
-if TYPE_CHECKING:
-    from orchestrator.kg.base import KnowledgeGraph
 
 EMBEDDED_DIRNAME = "kg"
 
@@ -70,14 +67,3 @@ def embedded_path(settings: KnowledgeGraphSettings | None, data_dir: Path) -> Pa
     if settings is not None and settings.path is not None:
         return settings.path
     return Path(data_dir) / EMBEDDED_DIRNAME
-
-
-def open_knowledge_graph(settings: KnowledgeGraphSettings, data_dir: Path) -> KnowledgeGraph:
-    """The configured knowledge graph; `close()` it when done."""
-    if settings.kind == "nexus":
-        from orchestrator.kg.nexus import NexusKnowledgeGraph
-
-        return NexusKnowledgeGraph(settings.nexus)
-    from orchestrator.kg.embedded import EmbeddedKnowledgeGraph
-
-    return EmbeddedKnowledgeGraph(embedded_path(settings, data_dir))

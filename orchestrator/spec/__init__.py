@@ -1,6 +1,12 @@
 """Campaign specs: the model, loading from YAML/JSON, and validation."""
 
-from orchestrator.spec.load import load_file, load_text, parse_document
+from orchestrator.spec.load import (
+    import_paths_for,
+    load_file,
+    load_text,
+    parse_document,
+    read_document,
+)
 from orchestrator.spec.model import BatchSpec, CampaignSpec, Resources, Step
 from orchestrator.spec.validate import add_import_paths, import_callable, topological_order
 
@@ -11,8 +17,10 @@ __all__ = [
     "Step",
     "add_import_paths",
     "import_callable",
+    "import_paths_for",
     "load_file",
     "load_text",
     "parse_document",
+    "read_document",
     "topological_order",
 ]

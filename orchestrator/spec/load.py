@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,24 +32,49 @@ def parse_document(document: Mapping[str, Any] | CampaignSpec) -> CampaignSpec:
 
 
 def load_text(text: str, source: str = "<spec>") -> CampaignSpec:
-    """Parse YAML or JSON text (JSON is YAML, but JSON errors read better from json)."""
-    stripped = text.lstrip()
-    try:
-        document = json.loads(text) if stripped.startswith("{") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError.single("", f"{source} is not valid YAML/JSON: {exc}") from None
-    if document is None:
-        raise SpecError.single("", f"{source} is empty")
-    return parse_document(document)
+    """Parse YAML or JSON text into a validated spec (SpecError names what is wrong)."""
+    return parse_document(_from_text(text, source))
 
 
-def load_file(path: str | Path) -> CampaignSpec:
+def read_document(path: str | Path) -> dict[str, Any]:
+    """A spec file's document, not validated yet: the one way a spec file is read (the CLI,
+    `connect()` and the HTTP client all come here; the service validates what they send)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError.single("", f"cannot read {path}: {exc.strerror}") from None
-    return load_text(text, str(path))
+    document = _from_text(text, str(path))
+    if not isinstance(document, dict):
+        raise SpecError.single("", f"{path} does not hold a campaign spec (a mapping)")
+    return document
+
+
+def load_file(path: str | Path) -> CampaignSpec:
+    return parse_document(read_document(path))
+
+
+def import_paths_for(spec_path: str | os.PathLike[str] | None) -> list[str]:
+    """The folders a spec's callables are imported from: the spec file's folder, then the
+    submitter's working directory (both sent with the campaign, so that workers and a
+    resumed runner import the same modules)."""
+    paths = [os.getcwd()]
+    if spec_path is not None:
+        folder = str(Path(spec_path).resolve().parent)
+        if folder not in paths:
+            paths.insert(0, folder)
+    return paths
+
+
+def _from_text(text: str, source: str) -> Any:
+    # JSON is YAML, but JSON's errors read better from json
+    try:
+        document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpecError.single("", f"{source} is not valid YAML/JSON: {exc}") from None
+    if document is None:
+        raise SpecError.single("", f"{source} is empty")
+    return document
 
 
 def _issues(exc: ValidationError) -> list[SpecIssue]:

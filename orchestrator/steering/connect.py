@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.client import Client, read_spec_file
-from orchestrator.spec import CampaignSpec
-from orchestrator.steering.backends import Backend, Embedded, Remote
+from orchestrator.backends import Backend, EmbeddedBackend, HTTPBackend
+from orchestrator.client import Client
+from orchestrator.spec import CampaignSpec, import_paths_for, read_document
 from orchestrator.steering.run import Run
 
 
@@ -19,17 +18,16 @@ class Session:
 
     def submit(self, spec: CampaignSpec | Mapping[str, Any] | str | Path | Any) -> Run:
         """Submit a campaign: a spec file, a document, a CampaignSpec or a builder."""
-        import_paths: list[str] = [os.getcwd()]
+        spec_path = None
         if hasattr(spec, "spec") and callable(spec.spec):  # orchestrator.builder.Campaign
             spec = spec.spec()
         if isinstance(spec, CampaignSpec):
             document = spec.to_document()
         elif isinstance(spec, str | Path):
-            document = read_spec_file(spec)
-            import_paths.insert(0, str(Path(spec).resolve().parent))
+            document, spec_path = read_document(spec), spec
         else:
             document = dict(spec)
-        return Run(self.backend, self.backend.submit(document, import_paths))
+        return Run(self.backend, self.backend.submit(document, import_paths_for(spec_path)))
 
     def run(self, campaign_id: str) -> Run:
         """A handle on a campaign submitted earlier (from anywhere)."""
@@ -65,16 +63,7 @@ def connect(
     orchestrator.toml; campaigns run on a LocalCluster started on first use), or the server at
     `url` with a bearer `token` for `project` ("vlab/project")."""
     if url is None:
-        from orchestrator.dashboard import register_campaigns_page
-        from orchestrator.runner import Runner
-        from orchestrator.service import DEFAULT_PROJECT, Service
-        from orchestrator.settings import load_settings
-
-        service = Service(settings or load_settings())
-        register_campaigns_page(service.store, DEFAULT_PROJECT)
-        runner = Runner(service, poll_interval=0.2)
-        runner.start()
-        return Session(Embedded(service, runner))
+        return Session(EmbeddedBackend.open(settings, background=True))
     if not project:
         raise ValueError("connect(url, ...) needs project='vlab/project'")
-    return Session(Remote(Client(url, token or "", project)))
+    return Session(HTTPBackend(Client(url, token or "", project)))

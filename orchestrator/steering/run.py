@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.states import CAMPAIGN_TERMINAL, TASK_ACTIVE, TaskState
 from orchestrator.steering.progress import ProgressBars
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from orchestrator.steering.backends import Backend
+    from orchestrator.backends import Backend
 
-DONE = frozenset({"succeeded", "failed", "cancelled"})
 Where = Callable[[dict[str, Any]], bool] | Mapping[str, Any]
 
 
@@ -44,7 +44,7 @@ class Run:
         import pandas as pd
 
         rows: dict[int, dict[str, Any]] = {}
-        for task in self.backend.tasks(self.id, step, "succeeded"):
+        for task in self.backend.tasks(self.id, step, TaskState.SUCCEEDED):
             point = task.get("point")
             if point is None:
                 continue
@@ -59,7 +59,7 @@ class Run:
 
     def result(self, step: str) -> Any:
         """The result of a step without foreach (a fan-in), once it succeeded."""
-        for task in self.backend.tasks(self.id, step, "succeeded"):
+        for task in self.backend.tasks(self.id, step, TaskState.SUCCEEDED):
             if task.get("point") is None:
                 return task.get("result")
         return None
@@ -71,7 +71,7 @@ class Run:
         return self.backend.logs(self.id, task)
 
     def failed(self) -> list[dict[str, Any]]:
-        return list(self.backend.tasks(self.id, None, "failed"))
+        return list(self.backend.tasks(self.id, None, TaskState.FAILED))
 
     # ----------------------------------------------------------------- steer
     def extend(
@@ -105,11 +105,11 @@ class Run:
         points = {
             task["point"]: task.get("parameters") or {}
             for task in self.backend.tasks(self.id, None, None)
-            if task.get("point") is not None and task.get("state") in ("queued", "running")
+            if task.get("point") is not None and task.get("state") in TASK_ACTIVE
         }
-        status = self.status()
         chosen = [p for p, params in points.items() if match(params)]
-        pending = _pending_points(self, set(points), status["points"])
+        # points not started yet: listed on the embedded default, not through a server
+        pending = self.backend.unstarted_points(self.id, set(points))
         chosen += [p for p, params in pending if match(params)]
         for point in sorted(set(chosen)):
             self.backend.cancel(self.id, step, point)
@@ -125,7 +125,7 @@ class Run:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.status()
-            if status["state"] in DONE:
+            if status["state"] in CAMPAIGN_TERMINAL:
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"campaign {self.id} is still {status['state']}")
@@ -137,21 +137,9 @@ class Run:
             while True:
                 status = self.status()
                 bars.update(status["steps"])
-                if status["state"] in DONE:
+                if status["state"] in CAMPAIGN_TERMINAL:
                     return status
                 time.sleep(poll)
-
-
-def _pending_points(run: Run, seen: set[int], total: int) -> list[tuple[int, dict[str, Any]]]:
-    """Points without a task record yet (not started): their parameters from the sweep."""
-    from orchestrator.spec import CampaignSpec
-
-    backend: Any = run.backend
-    service = getattr(backend, "service", None)
-    if service is None:
-        return []  # through a server only started points are listed (see `cancel`)
-    sweep = CampaignSpec.model_validate(service.store.get_campaign(run.id).spec).make_sweep()
-    return [(p, sweep.point(p)) for p in range(total) if p not in seen]
 
 
 def _equals(values: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from orchestrator.dashboard import CampaignsFeed, campaigns_progress, campaigns_url
-from orchestrator.dashboard.progress import counts_text, error_tail
+from orchestrator.dashboard import CampaignsFeed, campaigns_overview, campaigns_url
+from orchestrator.dashboard.overview import counts_text, error_tail
+from orchestrator.service import Service
+from orchestrator.settings import load_settings
 from orchestrator.store import Store, TaskWrite, WriteBatch
 from orchestrator.store.tables import campaigns
 
@@ -31,6 +33,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.migrate()
     yield s
     s.close()
+
+
+@pytest.fixture
+def service(store: Store, tmp_path: Path) -> Service:
+    """Reads go through the service, as the dashboard's do."""
+    return Service(load_settings(data_dir=tmp_path), store=store, reader=True)
 
 
 def finished_campaign(store: Store, project: str = "lab/p1", created: float = T0) -> str:
@@ -61,10 +69,10 @@ def finished_campaign(store: Store, project: str = "lab/p1", created: float = T0
     return cid
 
 
-def test_counts_failures_and_throughput_of_a_finished_campaign(store: Store) -> None:
+def test_counts_failures_and_throughput_of_a_finished_campaign(store: Store, service: Service) -> None:
     cid = finished_campaign(store)
     now = T0 + 30  # all 5 tasks finished 9..29 s ago: within the last minute
-    [c] = campaigns_progress(store, "lab/p1", now=now)
+    [c] = campaigns_overview(service, "lab/p1", now=now)
     assert (c.id, c.name, c.state, c.points) == (cid, "scan", "failed", 5)
     assert c.message == "1 task failed"
     steps = {s.step: s for s in c.steps}
@@ -86,33 +94,33 @@ def test_counts_failures_and_throughput_of_a_finished_campaign(store: Store) -> 
     assert c.throughput == pytest.approx(5 / 30)  # it started 30 s ago: less than a minute
 
 
-def test_throughput_counts_only_the_last_minute(store: Store) -> None:
+def test_throughput_counts_only_the_last_minute(store: Store, service: Service) -> None:
     finished_campaign(store)
     later = T0 + 5 * 3 + 1 + 60 + 0.5  # points 0..3 finished more than a minute ago
-    [c] = campaigns_progress(store, "lab/p1", now=later)
+    [c] = campaigns_overview(service, "lab/p1", now=later)
     assert c.finished_in_window == 1 and c.throughput == pytest.approx(1 / 60)
-    [c] = campaigns_progress(store, "lab/p1", now=T0 + 10_000)  # long over: no query at all
+    [c] = campaigns_overview(service, "lab/p1", now=T0 + 10_000)  # long over: no query at all
     assert c.finished_in_window == 0 and c.throughput == 0.0
 
 
-def test_projects_are_kept_apart_and_newest_comes_first(store: Store) -> None:
+def test_projects_are_kept_apart_and_newest_comes_first(store: Store, service: Service) -> None:
     first = finished_campaign(store, "lab/p1", created=T0)
     second = finished_campaign(store, "lab/p1", created=T0 + 1)
     other = finished_campaign(store, "lab/p2")
-    assert [c.id for c in campaigns_progress(store, "lab/p1")] == [second, first]
-    assert [c.id for c in campaigns_progress(store, "lab/p2")] == [other]
-    assert len(campaigns_progress(store, None)) == 3
-    assert len(campaigns_progress(store, None, limit=2)) == 2
+    assert [c.id for c in campaigns_overview(service, "lab/p1")] == [second, first]
+    assert [c.id for c in campaigns_overview(service, "lab/p2")] == [other]
+    assert len(campaigns_overview(service, None)) == 3
+    assert len(campaigns_overview(service, None, limit=2)) == 2
 
 
-def test_feed_reads_once_per_interval_and_reports_store_errors(store: Store) -> None:
+def test_feed_reads_once_per_interval_and_reports_store_errors(store: Store, service: Service) -> None:
     finished_campaign(store)
-    feed = CampaignsFeed(lambda: store, fresh=60.0, owns_store=False)
+    feed = CampaignsFeed(lambda: service, fresh=60.0, owns_service=False)
     first = feed.snapshot("lab/p1")
     assert feed.snapshot("lab/p1") is first  # cached
     assert feed.snapshot("lab/p2") is not first and feed.snapshot("lab/p2").campaigns == []
 
-    def broken() -> Store:
+    def broken() -> Service:
         raise RuntimeError("database is gone")
 
     snap = CampaignsFeed(broken).snapshot(None)

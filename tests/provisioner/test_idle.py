@@ -41,17 +41,17 @@ def test_idle_clusters_are_torn_down_busy_ones_kept(
     _campaign(service, "lab/p1", "succeeded", long_ago)
     _campaign(service, "lab/p2", "succeeded", long_ago)
     _campaign(service, "lab/p2", "running", None)  # p2 is busy now
-    activity = service.store.last_activity(time.time())
+    activity = service.last_activity(time.time())
     assert set(activity) == {"lab/p1", "lab/p2"}
     # make every cluster look old enough to be idle
     for record in provisioner.records.all():
         record.created_at = "2000-01-01T00:00:00+00:00"
         provisioner.records.put(record)
-    torn = teardown_idle_clusters(provisioner, service.store)
+    torn = teardown_idle_clusters(provisioner, service)
     assert torn == ["lab/p1"]
     assert provisioner.status("lab/p2").state is ClusterState.READY
 
-    teardown = IdleTeardown(provisioner, service.store, interval=0.05).start()
+    teardown = IdleTeardown(provisioner, service, interval=0.05).start()
     try:  # nothing more is idle: the loop runs and keeps p2
         time.sleep(0.3)
         assert provisioner.status("lab/p2").state is ClusterState.READY

@@ -1,4 +1,4 @@
-"""What the Campaigns page shows, read from the state store: per campaign and step, task counts
+"""What the Campaigns page shows, read through the service: per campaign and step, task counts
 by state, the latest failures and the throughput over the last minute.
 
 Read-only and cheap: the counts are the status's grouped count, the rest two small queries per
@@ -13,22 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-
-from orchestrator.states import CampaignState, TaskState
-from orchestrator.status import TASK_STATES, build_status
-from orchestrator.store import SINGLE, CampaignRecord, Store
-from orchestrator.store.tables import tasks
+from orchestrator.service import Service
+from orchestrator.states import CampaignState
+from orchestrator.status import TASK_STATES
 
 THROUGHPUT_WINDOW = 60.0  # seconds: "tasks finished per second over the last minute"
 RECENT_FAILURES = 3  # failures shown per campaign, newest first
 ERROR_LINES = 2  # the last lines of each failure's error (the exception, usually)
 
-_FINISHED = (TaskState.SUCCEEDED, TaskState.FAILED)
-
 
 @dataclass(frozen=True)
-class StepProgress:
+class StepCounts:
     step: str
     total: int
     counts: dict[str, int]  # every task state, pending included
@@ -47,14 +42,14 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class CampaignProgress:
+class CampaignOverview:
     id: str
     name: str
     project: str
     state: str
     points: int
     message: str | None
-    steps: list[StepProgress]
+    steps: list[StepCounts]
     counts: dict[str, int]  # over all steps
     total: int
     failures: list[Failure]
@@ -73,72 +68,64 @@ class CampaignProgress:
 class Snapshot:
     time: float
     project: str | None
-    campaigns: list[CampaignProgress] = field(default_factory=list)
+    campaigns: list[CampaignOverview] = field(default_factory=list)
     error: str | None = None  # the store could not be read
 
 
-def campaigns_progress(
-    store: Store,
+def campaigns_overview(
+    service: Service,
     project: str | None = None,
     *,
     now: float | None = None,
     limit: int = 10,
     window: float = THROUGHPUT_WINDOW,
-) -> list[CampaignProgress]:
+) -> list[CampaignOverview]:
     """The newest `limit` campaigns of `project` (every project when None), newest first."""
     now = time.time() if now is None else now
     return [
-        campaign_progress(store, record, now=now, window=window)
-        for record in store.list_campaigns(project=project, limit=limit)
+        campaign_overview(service, status, now=now, window=window)
+        for status in service.list_campaigns(project=project, limit=limit)
     ]
 
 
-def campaign_progress(
-    store: Store, record: CampaignRecord, *, now: float, window: float = THROUGHPUT_WINDOW
-) -> CampaignProgress:
-    status = build_status(record, store.task_counts(record.id))
+def campaign_overview(
+    service: Service, status: dict[str, Any], *, now: float, window: float = THROUGHPUT_WINDOW
+) -> CampaignOverview:
+    """One campaign, from its status (DESIGN.md's status object)."""
     steps = [
-        StepProgress(name, s["total"], {state: s[state] for state in TASK_STATES})
+        StepCounts(name, s["total"], {state: s[state] for state in TASK_STATES})
         for name, s in status["steps"].items()
     ]
-    finished, span = _finished_in_window(store, record, now, window)
+    finished, span = _finished_in_window(service, status, now, window)
     failed = status["counts"]["failed"]
-    return CampaignProgress(
-        id=record.id,
-        name=record.name,
-        project=record.project,
-        state=record.state,
-        points=record.points,
-        message=record.message,
+    return CampaignOverview(
+        id=status["id"],
+        name=status["name"],
+        project=status["project"],
+        state=status["state"],
+        points=status["points"],
+        message=status["message"],
         steps=steps,
         counts=dict(status["counts"]),
         total=sum(s.total for s in steps),
-        failures=recent_failures(store, record.id) if failed else [],
+        failures=recent_failures(service, status["id"]) if failed else [],
         finished_in_window=finished,
         throughput=finished / span if span > 0 else 0.0,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
+        created_at=status["created_at"],
+        started_at=status["started_at"],
+        finished_at=status["finished_at"],
     )
 
 
-def recent_failures(store: Store, campaign_id: str, n: int = RECENT_FAILURES) -> list[Failure]:
-    query = (
-        select(tasks.c.step, tasks.c.point, tasks.c.attempt, tasks.c.finished_at, tasks.c.error)
-        .where(tasks.c.campaign_id == campaign_id, tasks.c.state == TaskState.FAILED)
-        .order_by(tasks.c.finished_at.desc(), tasks.c.step, tasks.c.point)
-        .limit(n)
-    )
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
+def recent_failures(service: Service, campaign_id: str, n: int = RECENT_FAILURES) -> list[Failure]:
     return [
         Failure(
-            task=step if point == SINGLE else f"{step}/{point}",
-            attempt=int(attempt or 0),
-            finished_at=finished_at,
-            error=error_tail(error),
+            task=row.step if row.point is None else f"{row.step}/{row.point}",
+            attempt=int(row.attempt or 0),
+            finished_at=row.finished_at,
+            error=error_tail(row.error),
         )
-        for step, point, attempt, finished_at, error in rows
+        for row in service.recent_failures(campaign_id, n)
     ]
 
 
@@ -148,42 +135,36 @@ def error_tail(error: str | None, lines: int = ERROR_LINES) -> str:
 
 
 def _finished_in_window(
-    store: Store, record: CampaignRecord, now: float, window: float
+    service: Service, status: dict[str, Any], now: float, window: float
 ) -> tuple[int, float]:
     """Tasks that succeeded or failed in the last `window` seconds, and the seconds that
     window really spans (shorter for a campaign that started less than `window` ago)."""
     since = now - window
-    if record.state not in (CampaignState.RUNNING, CampaignState.ACCEPTED) and (
-        record.finished_at is None or record.finished_at < since
+    if status["state"] not in (CampaignState.RUNNING, CampaignState.ACCEPTED) and (
+        status["finished_at"] is None or status["finished_at"] < since
     ):
         return 0, window  # ended before the window: no query
-    query = select(func.count()).where(
-        tasks.c.campaign_id == record.id,
-        tasks.c.state.in_(_FINISHED),
-        tasks.c.finished_at >= since,
-    )
-    with store.engine.connect() as conn:
-        finished = int(conn.execute(query).scalar_one())
-    started = record.started_at if record.started_at is not None else since
+    finished = service.finished_since(status["id"], since)
+    started = status["started_at"] if status["started_at"] is not None else since
     return finished, min(window, max(now - started, 1.0))
 
 
 class CampaignsFeed:
-    """Snapshots of `campaigns_progress`, read at most once per `fresh` seconds per project
-    whatever the number of open pages; opens its store on first use."""
+    """Snapshots of `campaigns_overview`, read at most once per `fresh` seconds per project
+    whatever the number of open pages; opens its service on first use."""
 
     def __init__(
         self,
-        store: Callable[[], Store],
+        service: Callable[[], Service],
         *,
         limit: int = 10,
         fresh: float = 1.0,
         window: float = THROUGHPUT_WINDOW,
-        owns_store: bool = True,
+        owns_service: bool = True,
     ):
-        self._open = store
-        self._store: Store | None = None
-        self._owns_store = owns_store
+        self._open = service
+        self._service: Service | None = None
+        self._owns_service = owns_service
         self.limit = limit
         self.fresh = fresh
         self.window = window
@@ -191,10 +172,10 @@ class CampaignsFeed:
         self._cache: dict[str | None, Snapshot] = {}
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = self._open()
-        return self._store
+    def service(self) -> Service:
+        if self._service is None:
+            self._service = self._open()
+        return self._service
 
     def snapshot(self, project: str | None = None) -> Snapshot:
         with self._lock:  # concurrent pages wait for one read instead of each doing theirs
@@ -208,8 +189,8 @@ class CampaignsFeed:
 
     def _read(self, project: str | None, now: float) -> Snapshot:
         try:
-            found = campaigns_progress(
-                self.store, project, now=now, limit=self.limit, window=self.window
+            found = campaigns_overview(
+                self.service, project, now=now, limit=self.limit, window=self.window
             )
         except Exception as exc:  # the page says so and tries again on the next refresh
             return Snapshot(now, project, error=f"cannot read the state store: {exc}")
@@ -217,20 +198,23 @@ class CampaignsFeed:
 
     def close(self) -> None:
         with self._lock:
-            if self._store is not None and self._owns_store:
-                self._store.close()
-            self._store = None
+            if self._service is not None and self._owns_service:
+                self._service.close()
+            self._service = None
             self._cache.clear()
 
 
-def as_store_factory(store: Store | str | Callable[[], Store]) -> tuple[Callable[[], Store], bool]:
-    """(a function that opens the store, whether the feed owns what it opens)."""
-    if isinstance(store, Store):
-        return (lambda: store), False
-    if isinstance(store, str):
-        url = store
-        return (lambda: Store(url)), True
-    return store, True
+def as_service_factory(
+    service: Service | str | Callable[[], Service],
+) -> tuple[Callable[[], Service], bool]:
+    """(a function that opens the service, whether the feed owns what it opens); a database
+    URL opens a reader of that store (see `Service.reader`)."""
+    if isinstance(service, Service):
+        return (lambda: service), False
+    if isinstance(service, str):
+        url = service
+        return (lambda: Service.reader(url)), True
+    return service, True
 
 
 def counts_text(counts: dict[str, Any], total: int) -> str:
