@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from orchestrator.errors import OrchestratorError, SettingsError, SpecError, SpecIssue
+from orchestrator.errors import OrchestratorError, SettingsError, SpecIssue
 from orchestrator.spec import CampaignSpec, read_document
 from orchestrator.states import CAMPAIGN_TERMINAL
 

@@ -179,7 +179,7 @@ class Service:
         """The `n` tasks that failed last, newest first."""
         return overview.recent_failures(self.store.engine, campaign_id, n)
 
-    def manifest(self, campaign_id: str) -> Iterator[dict[str, Any]]:
+    def manifest(self, campaign_id: str) -> list[dict[str, Any]]:
         """The manifest so far: one entry per finished task."""
         return ResultsLocation(self.store.get_campaign(campaign_id).results_url).read_manifest()
 
@@ -398,4 +398,3 @@ def parse_task_id(task: str) -> tuple[str, int | None]:
         raise InvalidRequest(f"{task!r} is not a task (use STEP or STEP:POINT, e.g. simulate:3)")
     point = match.group("point")
     return match.group("step"), None if point is None else int(point)
-

@@ -79,9 +79,7 @@ class EmbeddedBackend:
         return self.service.status(campaign_id)
 
     def events(self, campaign_id: str, after: int, follow: bool) -> Iterator[dict[str, Any]]:
-        for event in self.service.follow_events(
-            campaign_id, after, follow=follow, poll=EVENT_POLL
-        ):
+        for event in self.service.follow_events(campaign_id, after, follow=follow, poll=EVENT_POLL):
             yield event.to_json()
 
     def logs(self, campaign_id: str, task: str) -> str:

@@ -52,7 +52,8 @@ class HTTPBackend:
         # the same shape as the embedded default's: EventRecord.to_json()
         names = [f.name for f in dataclasses.fields(EventRecord)]
         for item in self.client.events(campaign_id, after=after, follow=follow):
-            yield EventRecord(**{name: item.get(name) for name in names}).to_json()
+            fields: dict[str, Any] = {name: item.get(name) for name in names}
+            yield EventRecord(**fields).to_json()
 
     def logs(self, campaign_id: str, task: str) -> str:
         return self.client.logs(campaign_id, task)

@@ -30,7 +30,6 @@ from orchestrator.cli.quiet import quiet_dask
 from orchestrator.dashboard import campaigns_url, register_campaigns_page
 from orchestrator.errors import CampaignBusy
 from orchestrator.service import Service
-from orchestrator.settings import load_settings
 from orchestrator.spec import import_paths_for, read_document
 from orchestrator.states import CampaignState, TaskState
 from orchestrator.status import all_succeeded

@@ -62,13 +62,13 @@ __all__ = [
 if TYPE_CHECKING:
     from orchestrator.kg.base import KnowledgeGraph
     from orchestrator.kg.embedded import EmbeddedKnowledgeGraph, QueryResult
-    from orchestrator.kg.factory import open_knowledge_graph, open_registrar
     from orchestrator.kg.errors import (
         KnowledgeGraphError,
         KnowledgeGraphRejected,
         KnowledgeGraphUnavailable,
         QueryError,
     )
+    from orchestrator.kg.factory import open_knowledge_graph, open_registrar
     from orchestrator.kg.model import (
         BASE_NAMESPACE,
         VOCAB_NAMESPACE,

@@ -69,7 +69,9 @@ def finished_campaign(store: Store, project: str = "lab/p1", created: float = T0
     return cid
 
 
-def test_counts_failures_and_throughput_of_a_finished_campaign(store: Store, service: Service) -> None:
+def test_counts_failures_and_throughput_of_a_finished_campaign(
+    store: Store, service: Service
+) -> None:
     cid = finished_campaign(store)
     now = T0 + 30  # all 5 tasks finished 9..29 s ago: within the last minute
     [c] = campaigns_overview(service, "lab/p1", now=now)
@@ -113,7 +115,9 @@ def test_projects_are_kept_apart_and_newest_comes_first(store: Store, service: S
     assert len(campaigns_overview(service, None, limit=2)) == 2
 
 
-def test_feed_reads_once_per_interval_and_reports_store_errors(store: Store, service: Service) -> None:
+def test_feed_reads_once_per_interval_and_reports_store_errors(
+    store: Store, service: Service
+) -> None:
     finished_campaign(store)
     feed = CampaignsFeed(lambda: service, fresh=60.0, owns_service=False)
     first = feed.snapshot("lab/p1")
