@@ -85,6 +85,15 @@ class Service:
             campaign_id=campaign_id,
         )
 
+    @staticmethod
+    def validate(document: dict[str, Any], import_paths: Iterable[str] = ()) -> CampaignSpec:
+        """A spec document checked, its callables imported from `import_paths` (SpecError
+        names each offending field). Touches no store: an invalid spec leaves nothing."""
+        paths = list(import_paths)
+        if paths:
+            add_import_paths(paths)
+        return parse_document(document)
+
     def submit_document(
         self,
         document: dict[str, Any],
@@ -94,13 +103,10 @@ class Service:
         owner: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Validate a spec document, its callables imported from `import_paths` (SpecError
-        names each offending field), and store it as `submit` does."""
+        """`validate` the document, then `submit` it."""
         paths = list(import_paths)
-        if paths:
-            add_import_paths(paths)
         return self.submit(
-            parse_document(document),
+            self.validate(document, paths),
             project=project,
             owner=owner,
             idempotency_key=idempotency_key,

@@ -20,30 +20,46 @@ EVENT_POLL = 0.2  # seconds between reads of a followed campaign's new events
 class EmbeddedBackend:
     runs_here = True
 
-    def __init__(self, service: Service, runner: Runner | None = None):
-        self.service, self.runner = service, runner
+    def __init__(
+        self,
+        service: Service | None = None,
+        runner: Runner | None = None,
+        *,
+        settings: Settings | None = None,
+    ):
+        # without a service, one is opened (the store created, migrated) on first use: a
+        # spec found invalid before that leaves nothing behind
+        self._service, self._settings, self.runner = service, settings, runner
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, background: bool = False) -> EmbeddedBackend:
+        if not background:
+            return cls(settings=settings)
+        from orchestrator.dashboard import register_campaigns_page
+        from orchestrator.runner import Runner
         from orchestrator.settings import load_settings
 
         service = Service(settings or load_settings())
-        if not background:
-            return cls(service)
-        from orchestrator.dashboard import register_campaigns_page
-        from orchestrator.runner import Runner
-
         register_campaigns_page(service, DEFAULT_PROJECT)
         runner = Runner(service, poll_interval=0.2)
         runner.start()
         return cls(service, runner)
+
+    @property
+    def service(self) -> Service:
+        if self._service is None:
+            from orchestrator.settings import load_settings
+
+            self._service = Service(self._settings or load_settings())
+        return self._service
 
     def _wake(self) -> None:
         if self.runner is not None:
             self.runner.wake()
 
     def submit(self, document: dict[str, Any], import_paths: list[str]) -> str:
-        campaign_id = self.service.submit_document(document, import_paths=import_paths)
+        spec = Service.validate(document, import_paths)  # before the store is opened
+        campaign_id = self.service.submit(spec, import_paths=import_paths or None)
         self._wake()
         return campaign_id
 
@@ -94,7 +110,8 @@ class EmbeddedBackend:
     def close(self) -> None:
         if self.runner is not None:
             self.runner.close()
-        self.service.close()
+        if self._service is not None:
+            self._service.close()
 
     def __enter__(self) -> EmbeddedBackend:
         return self
