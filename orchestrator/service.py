@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,9 @@ from orchestrator.results import ResultsLocation, campaign_results_url, on_the_c
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension
+from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import build_status
-from orchestrator.store import EventRecord, Store, TaskRecord
+from orchestrator.store import EventRecord, Store, TaskRecord, new_campaign_id, runner_alive
 
 DEFAULT_PROJECT = "local/default"
 _TASK_ID = re.compile(r"^(?P<step>[A-Za-z_]\w*)(?:(?:/|:|\[)(?P<point>\d+)\]?)?$")
@@ -50,8 +52,6 @@ class Service:
         import_paths: list[str] | None = None,
     ) -> str:
         """Store a validated campaign as `accepted`; nothing runs yet."""
-        from orchestrator.store.store import new_campaign_id
-
         # the results folder is named after the campaign id, so the id is chosen first
         campaign_id = new_campaign_id()
         results = campaign_results_url(
@@ -153,7 +153,13 @@ class Service:
             raise InvalidRequest(f"campaign {campaign_id} has no step {step!r}")
         if point is not None and not 0 <= point < record.points:
             raise InvalidRequest(f"point {point} is outside 0..{record.points - 1}")
-        self.store.request_cancel(campaign_id, step=step, point=point)
+        if record.state in CAMPAIGN_TERMINAL:
+            raise InvalidRequest(f"campaign {campaign_id} is already {record.state}")
+        # a campaign nobody runs is cancelled at once; the store does so only if no runner
+        # took it after this check (one that did acts on the request instead)
+        idle = not runner_alive(record.runner, record.lease_until, time.time())
+        at_once = record if step is None and point is None and idle else None
+        self.store.request_cancel(campaign_id, step=step, point=point, at_once=at_once)
 
     def extend(
         self,
@@ -182,15 +188,34 @@ class Service:
         add_import_paths(record.import_paths or [])
         spec = parse_document(document)
         rerun = compile_plan(spec, introspect=False).rerun_on_extend()
-        self.store.extend(campaign_id, spec.to_document(), len(spec.make_sweep()), rerun)
+        extended, total = spec.to_document(), len(spec.make_sweep())
+        if record.state == CampaignState.CANCELLED:
+            raise InvalidRequest(f"campaign {campaign_id} is cancelled; restart it first")
+        if total <= record.points:
+            raise InvalidRequest("an extension must add points")
+        # checked on `record`: the store writes only while the campaign's state and points
+        # are still these; if they changed (it ended, or was extended), judge it again
+        if self.store.extend(campaign_id, extended, total, rerun, seen=record) is None:
+            return self.extend(campaign_id, parameters=parameters, sweep=sweep, points=points)
         return self.status(campaign_id)
 
     def restart(self, campaign_id: str) -> int:
         """Failed and cancelled tasks back to pending (InvalidRequest while a runner holds it)."""
-        return self.store.restart(campaign_id)
+        record = self.store.get_campaign(campaign_id)
+        if runner_alive(record.runner, record.lease_until, time.time()):
+            raise InvalidRequest(f"campaign {campaign_id} is still running ({record.runner})")
+        # the store writes only while the lease is the one judged dead here; if a runner
+        # took the campaign meanwhile, judging again finds it alive
+        restarted = self.store.restart(campaign_id, seen=record)
+        return self.restart(campaign_id) if restarted is None else restarted
 
     def delete(self, campaign_id: str) -> None:
-        self.store.delete_campaign(campaign_id)
+        record = self.store.get_campaign(campaign_id)
+        if record.state not in CAMPAIGN_TERMINAL:
+            raise InvalidRequest(f"campaign {campaign_id} is {record.state}; cancel it first")
+        # the store deletes only while the state is the one checked here (not restarted since)
+        if not self.store.delete_campaign(campaign_id, seen=record):
+            self.delete(campaign_id)
 
     # --------------------------------------------------------------------- run
     def engine_config(self) -> EngineConfig:
