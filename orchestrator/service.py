@@ -7,13 +7,11 @@ the rules of what may be done to a campaign are checked here, and the engine is 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import text
 
 if TYPE_CHECKING:
     from orchestrator.kg.outbox import Registrar
@@ -23,17 +21,24 @@ from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
 from orchestrator.engine.exports import ExportConfig
 from orchestrator.engine.plan import compile_plan
-from orchestrator.errors import CampaignNotFound, InvalidRequest, SpecError, TaskNotFound
+from orchestrator.errors import InvalidRequest, SpecError, TaskNotFound
 from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension
 from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import build_status
-from orchestrator.store import CampaignRecord, EventRecord, Store, TaskRecord, overview
+from orchestrator.store import (
+    CampaignRecord,
+    EventRecord,
+    Store,
+    TaskRecord,
+    new_campaign_id,
+    runner_alive,
+)
+from orchestrator.task_logs import parse_task_id, task_logs
 
 DEFAULT_PROJECT = "local/default"
-_TASK_ID = re.compile(r"^(?P<step>[A-Za-z_]\w*)(?:(?:/|:|\[)(?P<point>\d+)\]?)?$")
 
 
 class Service:
@@ -66,8 +71,6 @@ class Service:
         import_paths: list[str] | None = None,
     ) -> str:
         """Store a validated campaign as `accepted`; nothing runs yet."""
-        from orchestrator.store.store import new_campaign_id
-
         # the results folder is named after the campaign id, so the id is chosen first
         campaign_id = new_campaign_id()
         results = campaign_results_url(
@@ -179,11 +182,11 @@ class Service:
 
     def finished_since(self, campaign_id: str, since: float) -> int:
         """Tasks of the campaign that succeeded or failed at `since` or later."""
-        return overview.finished_since(self.store.engine, campaign_id, since)
+        return self.store.finished_since(campaign_id, since)
 
     def recent_failures(self, campaign_id: str, n: int) -> list[TaskRecord]:
         """The `n` tasks that failed last, newest first."""
-        return overview.recent_failures(self.store.engine, campaign_id, n)
+        return self.store.recent_failures(campaign_id, n)
 
     def manifest(self, campaign_id: str) -> list[dict[str, Any]]:
         """The manifest so far: one entry per finished task."""
@@ -243,30 +246,9 @@ class Service:
     def logs(self, campaign_id: str, task: str, tail: int = 20000) -> str:
         """A task's record, its events, and the log files in its output folder."""
         row = self.task(campaign_id, task)
-        record = self.store.get_campaign(campaign_id)
-        location = ResultsLocation(record.results_url)
-        prefix = location.task_prefix(row.step, row.point)
-        lines = [f"task {task}: {row.state} (attempt {row.attempt})"]
-        if row.worker:
-            lines.append(f"worker: {row.worker}")
-        lines.append(f"output: {location.url(prefix)}")
-        history = [e for e in self._task_events(campaign_id, row.step, row.point)]
-        if history:
-            lines.append("-- events")
-            lines += [
-                f"{e.seq:>6} {e.state or e.kind} attempt {e.attempt}"
-                + (f": {e.message}" if e.message else "")
-                for e in history
-            ]
-        if row.error:
-            lines += ["-- error", row.error.rstrip()]
-        for name in ("stdout.log", "stderr.log", "task.log"):
-            try:
-                data = location.read_bytes(f"{prefix}/{name}")
-            except Exception:
-                continue
-            lines += [f"-- {name}", data[-tail:].decode("utf-8", "replace").rstrip()]
-        return "\n".join(lines)
+        history = self._task_events(campaign_id, row.step, row.point)
+        results_url = self.store.get_campaign(campaign_id).results_url
+        return task_logs(task, row, history, ResultsLocation(results_url), tail)
 
     def _task_events(self, campaign_id: str, step: str, point: int | None) -> list[EventRecord]:
         found: list[EventRecord] = []
@@ -287,7 +269,13 @@ class Service:
             raise InvalidRequest(f"campaign {campaign_id} has no step {step!r}")
         if point is not None and not 0 <= point < record.points:
             raise InvalidRequest(f"point {point} is outside 0..{record.points - 1}")
-        self.store.request_cancel(campaign_id, step=step, point=point)
+        if record.state in CAMPAIGN_TERMINAL:
+            raise InvalidRequest(f"campaign {campaign_id} is already {record.state}")
+        # a campaign nobody runs is cancelled at once; the store does so only if no runner
+        # took it after this check (one that did acts on the request instead)
+        idle = not runner_alive(record.runner, record.lease_until, time.time())
+        at_once = record if step is None and point is None and idle else None
+        self.store.request_cancel(campaign_id, step=step, point=point, at_once=at_once)
 
     def extend(
         self,
@@ -316,15 +304,34 @@ class Service:
         add_import_paths(record.import_paths or [])
         spec = parse_document(document)
         rerun = compile_plan(spec, introspect=False).rerun_on_extend()
-        self.store.extend(campaign_id, spec.to_document(), len(spec.make_sweep()), rerun)
+        extended, total = spec.to_document(), len(spec.make_sweep())
+        if record.state == CampaignState.CANCELLED:
+            raise InvalidRequest(f"campaign {campaign_id} is cancelled; restart it first")
+        if total <= record.points:
+            raise InvalidRequest("an extension must add points")
+        # checked on `record`: the store writes only while the campaign's state and points
+        # are still these; if they changed (it ended, or was extended), judge it again
+        if self.store.extend(campaign_id, extended, total, rerun, seen=record) is None:
+            return self.extend(campaign_id, parameters=parameters, sweep=sweep, points=points)
         return self.status(campaign_id)
 
     def restart(self, campaign_id: str) -> int:
         """Failed and cancelled tasks back to pending (InvalidRequest while a runner holds it)."""
-        return self.store.restart(campaign_id)
+        record = self.store.get_campaign(campaign_id)
+        if runner_alive(record.runner, record.lease_until, time.time()):
+            raise InvalidRequest(f"campaign {campaign_id} is still running ({record.runner})")
+        # the store writes only while the lease is the one judged dead here; if a runner
+        # took the campaign meanwhile, judging again finds it alive
+        restarted = self.store.restart(campaign_id, seen=record)
+        return self.restart(campaign_id) if restarted is None else restarted
 
     def delete(self, campaign_id: str) -> None:
-        self.store.delete_campaign(campaign_id)
+        record = self.store.get_campaign(campaign_id)
+        if record.state not in CAMPAIGN_TERMINAL:
+            raise InvalidRequest(f"campaign {campaign_id} is {record.state}; cancel it first")
+        # the store deletes only while the state is the one checked here (not restarted since)
+        if not self.store.delete_campaign(campaign_id, seen=record):
+            self.delete(campaign_id)
 
     # --------------------------------------------------------------------- run
     def engine_config(self) -> EngineConfig:
@@ -386,21 +393,4 @@ class Service:
 
     def ping(self) -> None:
         """Raise if the store cannot be reached (readiness)."""
-        with self.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-
-    def exists(self, campaign_id: str) -> bool:
-        try:
-            self.store.get_campaign(campaign_id)
-        except CampaignNotFound:
-            return False
-        return True
-
-
-def parse_task_id(task: str) -> tuple[str, int | None]:
-    """`summary`, `simulate/3`, `simulate:3` or `simulate[3]` → (step, point)."""
-    match = _TASK_ID.match(task.strip())
-    if not match:
-        raise InvalidRequest(f"{task!r} is not a task (use STEP or STEP:POINT, e.g. simulate:3)")
-    point = match.group("point")
-    return match.group("step"), None if point is None else int(point)
+        self.store.ping()

@@ -119,3 +119,29 @@ def test_delete_only_finished_campaigns(any_service: Service):
     any_service.delete(cid)
     with pytest.raises(CampaignNotFound):
         any_service.status(cid)
+
+
+def test_guarded_writes_refuse_a_campaign_changed_since_it_was_read(any_service: Service):
+    store = any_service.store
+    cid = _new(store)
+    before = store.get_campaign(cid)
+    me = f"{os.uname().nodename}:{os.getpid()}:eee"
+    assert store.claim(cid, me, 30) is None  # a runner takes it after `before` was read
+    assert store.restart(cid, seen=before) is None
+    store.request_cancel(cid, at_once=before)
+    assert store.get_campaign(cid).state == "accepted"  # left to the runner's hands
+    assert [c.action for c in store.active_controls(cid)] == ["cancel"]
+    with pytest.raises(InvalidRequest, match="still running"):
+        any_service.restart(cid)
+    store.release(cid, me)
+
+    spec = store.get_campaign(cid).spec
+    assert store.extend(cid, spec, 12, [], seen=store.get_campaign(cid)) == 2
+    assert store.extend(cid, spec, 14, [], seen=before) is None  # points changed meanwhile
+    assert store.get_campaign(cid).points == 12
+
+    any_service.cancel(cid)
+    cancelled = store.get_campaign(cid)
+    any_service.restart(cid)
+    assert not store.delete_campaign(cid, seen=cancelled)  # restarted meanwhile
+    assert store.get_campaign(cid).state == "accepted"

@@ -1,5 +1,12 @@
-"""The durable state store (SQLAlchemy 2; SQLite by default, PostgreSQL by URL)."""
+"""The durable state store (SQLAlchemy 2; SQLite by default, PostgreSQL by URL).
 
+`Store` (store.py) is the façade callers use; the modules behind it, one per table
+group, are private.
+"""
+
+from orchestrator.store._campaigns import new_campaign_id
+from orchestrator.store._lease import runner_alive, runner_identity
+from orchestrator.store._tasks import SINGLE
 from orchestrator.store.records import (
     CampaignRecord,
     Control,
@@ -10,7 +17,7 @@ from orchestrator.store.records import (
     TaskWrite,
     WriteBatch,
 )
-from orchestrator.store.store import SINGLE, Store, runner_alive, runner_identity
+from orchestrator.store.store import Store
 
 __all__ = [
     "SINGLE",
@@ -23,6 +30,7 @@ __all__ = [
     "TaskRecord",
     "TaskWrite",
     "WriteBatch",
+    "new_campaign_id",
     "runner_alive",
     "runner_identity",
 ]

@@ -1,0 +1,99 @@
+"""The connection to the state store: engine, SQLite pragmas, transactions, migrations.
+
+SQLite (WAL, synchronous=FULL) by default, PostgreSQL by URL. A write runs in one
+transaction that commits before it returns, so nothing reported is ever lost; an
+unreachable database surfaces as `StoreError`, with the URL's password left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from orchestrator.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """One state store's engine; the table-group modules read and write through it."""
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        self.engine: Engine = _make_engine(url, echo)
+        self.dialect = self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (a no-op when it is there already)."""
+        script = ScriptDirectory(str(MIGRATIONS))
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current == script.get_current_head():
+            return
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def connect(self) -> Connection:
+        """A connection for reads (used as a context manager; nothing is committed)."""
+        return self.engine.connect()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction, committed on leaving the block (rolled back on an error)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(f"state store unavailable: {exc.orig}") from exc
+
+
+def _make_engine(url: str, echo: bool) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            database = url.split("///", 1)[-1]
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, echo=echo, connect_args={"timeout": 60})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot use state store {_redact(url)}: {exc}") from exc
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a crash
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"

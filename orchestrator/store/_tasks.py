@@ -1,0 +1,199 @@
+"""Task rows, and the runner's write batches.
+
+A task has a row once it has been queued (pending tasks have none); a step without
+foreach has one task, at point `SINGLE`. A batch (task rows, events, knowledge-graph
+registrations, the campaign's state) is written in one transaction, so a finished task
+is reported only once it, its events and its registrations are committed together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from orchestrator.states import CampaignState, TaskState
+from orchestrator.store._campaigns import state_values
+from orchestrator.store._database import Database
+from orchestrator.store._events import append_events
+from orchestrator.store._outbox import add_registrations
+from orchestrator.store.records import EventWrite, TaskRecord, WriteBatch
+from orchestrator.store.tables import campaigns, tasks
+
+SINGLE = -1  # the `point` of a task of a step without foreach
+
+
+def apply(db: Database, batch: WriteBatch) -> None:
+    """Write a runner's batch of task changes and events in one transaction."""
+    now = time.time()
+    with db.transaction() as conn:
+        if batch.tasks:
+            _upsert(conn, db.dialect, batch)
+        new_events = list(batch.events)
+        if batch.campaign_state is not None:
+            change = EventWrite(
+                now, "campaign", state=batch.campaign_state, message=batch.campaign_message
+            )
+            if batch.campaign_state == CampaignState.RUNNING:
+                new_events.insert(0, change)
+            else:
+                new_events.append(change)
+        if new_events:
+            append_events(conn, batch.campaign_id, new_events)
+        if batch.outbox:
+            add_registrations(conn, batch.campaign_id, batch.outbox, now)
+        if batch.campaign_state is not None:
+            values = state_values(batch.campaign_state, batch.campaign_message, now)
+            if batch.campaign_state == CampaignState.RUNNING:
+                values.update(started_at=now, finished_at=None)
+            conn.execute(
+                update(campaigns).where(campaigns.c.id == batch.campaign_id).values(**values)
+            )
+
+
+def _upsert(conn: Connection, dialect: str, batch: WriteBatch) -> None:
+    rows = [{"campaign_id": batch.campaign_id, **task.__dict__} for task in batch.tasks.values()]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(tasks)
+    columns = [c for c in rows[0] if c not in ("campaign_id", "step", "point")]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "step", "point"],
+        set_={c: stmt.excluded[c] for c in columns},
+    )
+    conn.execute(stmt, rows)
+
+
+def counts(db: Database, campaign_id: str) -> dict[str, dict[str, int]]:
+    """{step: {state: count}} over the task rows (pending tasks have no row yet)."""
+    query = (
+        select(tasks.c.step, tasks.c.state, func.count())
+        .where(tasks.c.campaign_id == campaign_id)
+        .group_by(tasks.c.step, tasks.c.state)
+    )
+    found: dict[str, dict[str, int]] = {}
+    with db.connect() as conn:
+        for step, state, n in conn.execute(query):
+            found.setdefault(step, {})[state] = n
+    return found
+
+
+def in_range(db: Database, campaign_id: str, start: int, stop: int) -> list[TaskRecord]:
+    """Task rows of points start..stop-1 (foreach steps only)."""
+    query = select(tasks).where(
+        tasks.c.campaign_id == campaign_id, tasks.c.point >= start, tasks.c.point < stop
+    )
+    with db.connect() as conn:
+        return [task_record(row) for row in conn.execute(query).mappings()]
+
+
+def singles(db: Database, campaign_id: str) -> list[TaskRecord]:
+    query = select(tasks).where(tasks.c.campaign_id == campaign_id, tasks.c.point == SINGLE)
+    with db.connect() as conn:
+        return [task_record(row) for row in conn.execute(query).mappings()]
+
+
+def max_point(db: Database, campaign_id: str) -> int:
+    """The highest point with a task row (-1 if none)."""
+    with db.connect() as conn:
+        value = conn.execute(
+            select(func.max(tasks.c.point)).where(tasks.c.campaign_id == campaign_id)
+        ).scalar()
+    return -1 if value is None else int(value)
+
+
+def get(db: Database, campaign_id: str, step: str, point: int | None) -> TaskRecord | None:
+    query = select(tasks).where(
+        tasks.c.campaign_id == campaign_id,
+        tasks.c.step == step,
+        tasks.c.point == (SINGLE if point is None else point),
+    )
+    with db.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return None if row is None else task_record(row)
+
+
+def listed(
+    db: Database,
+    campaign_id: str,
+    *,
+    step: str | None,
+    state: str | None,
+    limit: int,
+    after: tuple[str, int] | None,
+) -> list[TaskRecord]:
+    query = select(tasks).where(tasks.c.campaign_id == campaign_id)
+    if step is not None:
+        query = query.where(tasks.c.step == step)
+    if state is not None:
+        query = query.where(tasks.c.state == state)
+    if after is not None:
+        query = query.where(
+            (tasks.c.step > after[0]) | and_(tasks.c.step == after[0], tasks.c.point > after[1])
+        )
+    query = query.order_by(tasks.c.step, tasks.c.point).limit(limit)
+    with db.connect() as conn:
+        return [task_record(row) for row in conn.execute(query).mappings()]
+
+
+def succeeded_results(
+    db: Database, campaign_id: str, step: str, points: Sequence[int]
+) -> dict[int, tuple[Any, str | None]]:
+    query = select(tasks.c.point, tasks.c.result, tasks.c.result_url).where(
+        tasks.c.campaign_id == campaign_id,
+        tasks.c.step == step,
+        tasks.c.state == TaskState.SUCCEEDED,
+        tasks.c.point.in_(list(points)),
+    )
+    with db.connect() as conn:
+        return {int(p): (r, u) for p, r, u in conn.execute(query)}
+
+
+def task_record(row: Any) -> TaskRecord:
+    values = {k: row[k] for k in TaskRecord.__dataclass_fields__}
+    if values["point"] == SINGLE:
+        values["point"] = None
+    return TaskRecord(**values)
+
+
+# ------------------------------------------------ aggregates for the Campaigns page
+# (indexed: `tasks(campaign_id, finished_at)`: a page open on a large campaign is cheap)
+_FINISHED = (TaskState.SUCCEEDED, TaskState.FAILED)
+
+
+def finished_since(db: Database, campaign_id: str, since: float) -> int:
+    """Tasks that succeeded or failed at `since` or later."""
+    query = select(func.count()).where(
+        tasks.c.campaign_id == campaign_id,
+        tasks.c.state.in_(_FINISHED),
+        tasks.c.finished_at >= since,
+    )
+    with db.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def recent_failures(db: Database, campaign_id: str, n: int) -> list[TaskRecord]:
+    """The `n` tasks that failed last, newest first (step, point, attempt, time, error)."""
+    query = (
+        select(tasks.c.step, tasks.c.point, tasks.c.attempt, tasks.c.finished_at, tasks.c.error)
+        .where(tasks.c.campaign_id == campaign_id, tasks.c.state == TaskState.FAILED)
+        .order_by(tasks.c.finished_at.desc(), tasks.c.step, tasks.c.point)
+        .limit(n)
+    )
+    with db.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        TaskRecord(
+            step=step,
+            point=None if point == SINGLE else point,
+            state=TaskState.FAILED,
+            attempt=int(attempt or 0),
+            finished_at=finished_at,
+            error=error,
+        )
+        for step, point, attempt, finished_at, error in rows
+    ]
