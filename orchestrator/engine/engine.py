@@ -1,6 +1,6 @@
 """Runs one campaign on a Dask client: lazy windows of points, futures, retries, durability.
 
-Guarantees (see README, "Reliability"):
+Guarantees (see docs/reliability.md):
 - every state change is recorded in the store (batched), and a finished task is reported
   (progress, manifest) only after it is committed;
 - tasks recorded as finished are never run again; tasks in flight when the runner died run
