@@ -3,26 +3,27 @@
 Plain Python (no FastAPI): the app's dependencies look a token up with
 `TokenVerifier.remembered` on the event loop (a dict lookup) and only on a miss call
 `TokenVerifier.verify` from a thread pool (it may fetch the issuer's keys), so the verifier is
-thread-safe and does its own, rate-limited, JWKS fetching.
+thread-safe and does its own, rate-limited, JWKS fetching (`api.keys`).
+
+A token is accepted only when it is signed with an asymmetric algorithm the verifier allows,
+by a key of the issuer's JWKS, and carries `exp`, `iat`, `iss` and `aud` with the expected
+issuer and audience; every refusal is an `AuthError` whose reason is safe to show.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import httpx
 import jwt
 
 from api.errors import AuthError
-
-logger = logging.getLogger(__name__)
+from api.keys import FETCH_FAILED as FETCH_FAILED  # also importable from here
+from api.keys import key_source
 
 ROLE_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "member": frozenset({"read", "submit"}),
@@ -43,7 +44,6 @@ REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud")
 # Who the caller is, first found wins: Keycloak leaves `sub` out of some tokens (e.g. a service
 # account's, or with "lightweight" access tokens), which still name a user or a client.
 PRINCIPAL_CLAIMS: Final = ("sub", "preferred_username", "azp", "client_id")
-FETCH_FAILED: Final = "cannot fetch the issuer's keys"
 # The realm role of the service's own identity (its Keycloak client's service account), the
 # only caller of internal routes such as the provisioner's; end users never hold it.
 SERVICE_ROLE: Final = "orchestrator-service"
@@ -142,7 +142,7 @@ class TokenVerifier:
         self._verified: dict[bytes, tuple[Principal, float]] = {}
         self._remember = remember_seconds
         self._leeway = leeway
-        self._ring_for = _key_source(
+        self._ring_for = key_source(
             jwks_url,
             keys,
             self._algorithms,
@@ -219,21 +219,6 @@ def _allowed_algorithms(algorithms: Sequence[str]) -> frozenset[str]:
     return frozenset(algorithms)
 
 
-def _key_source(
-    jwks_url: str | None,
-    keys: list[dict[str, Any]] | None,
-    algorithms: frozenset[str],
-    **remote: float,
-) -> Callable[[str | None], _KeyRing]:
-    """kid -> the key ring to look it up in: a fixed one, or the issuer's, kept current."""
-    if keys is not None and jwks_url is None:
-        ring = _KeyRing.from_jwks({"keys": keys}, algorithms)
-        return lambda kid: ring
-    if jwks_url is not None and keys is None:
-        return _RemoteKeys(jwks_url, algorithms, **remote).ring_for
-    raise ValueError("give either jwks_url or keys")
-
-
 def _unverified_header(token: str) -> dict[str, Any]:
     """The token's header, only to choose the key; PyJWT also checks `kid` is a string."""
     # A compact JWS is ASCII; anything else would fail deeper with a less clear error.
@@ -297,129 +282,3 @@ def parse_realm_roles(claims: dict[str, Any]) -> frozenset[str]:
         if isinstance(roles, list):
             found += roles
     return frozenset(role for role in found if isinstance(role, str))
-
-
-@dataclass(frozen=True)
-class _KeyRing:
-    """The usable keys of one JWKS, one `PyJWK` per (kid, algorithm) pair.
-
-    A PyJWK is bound to one algorithm (by default RS256 for any RSA key), so a key without
-    an `alg` gets one PyJWK per allowed algorithm of its family; a key with `alg` only that.
-    """
-
-    keys: dict[tuple[str | None, str], jwt.PyJWK]
-    kids: tuple[str | None, ...]  # every signing key, usable or not, to tell "unknown" apart
-
-    @classmethod
-    def from_jwks(cls, jwks: object, algorithms: frozenset[str]) -> _KeyRing:
-        entries = jwks.get("keys") if isinstance(jwks, dict) else None
-        if not isinstance(entries, list):
-            raise ValueError("not a JWKS: no 'keys' list")
-        signing = [jwk for jwk in entries if _is_signing_jwk(jwk)]
-        keys: dict[tuple[str | None, str], jwt.PyJWK] = {}
-        for jwk in signing:
-            for alg in sorted(algorithms):
-                if jwk.get("alg", alg) == alg and (key := _pyjwk(jwk, alg)) is not None:
-                    keys[jwk.get("kid"), alg] = key
-        if not keys:
-            raise ValueError("the JWKS has no usable signing key")
-        return cls(keys, tuple(jwk.get("kid") for jwk in signing))
-
-    def knows(self, kid: str | None) -> bool:
-        """A token without kid may only use the one key of a single-key JWKS."""
-        return len(self.kids) == 1 if kid is None else kid in self.kids
-
-    def key(self, kid: str | None, alg: str) -> jwt.PyJWK | None:
-        return self.keys.get((self.kids[0] if kid is None else kid, alg))
-
-
-def _is_signing_jwk(jwk: object) -> bool:
-    """Keycloak publishes its encryption key (use "enc") in the same set; skip such keys."""
-    return (
-        isinstance(jwk, dict)
-        and jwk.get("use", "sig") == "sig"
-        and isinstance(jwk.get("kid"), str | None)
-    )
-
-
-def _pyjwk(jwk: dict[str, Any], alg: str) -> jwt.PyJWK | None:
-    """The key for `alg`, or None when the JWK does not fit it (family, curve, fields)."""
-    try:
-        key = jwt.PyJWK(jwk, algorithm=alg)
-        key.Algorithm.prepare_key(key.key)  # catches an EC key on the wrong curve now
-    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
-        return None
-    return key
-
-
-class _RemoteKeys:
-    """The issuer's JWKS over HTTP: cached, refreshed at most once per interval.
-
-    Lookups of a known kid read the current ring without locking (the ring is immutable
-    and replaced whole); only refreshes take the lock, so one thread fetches while the
-    others wait and then use its result instead of fetching again.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        algorithms: frozenset[str],
-        *,
-        min_refresh_interval: float,
-        http_timeout: float,
-        cache_ttl: float,
-    ):
-        if httpx.URL(url).scheme not in ("http", "https"):
-            raise ValueError(f"jwks_url must be http(s): {url!r}")
-        self._url = url
-        self._algorithms = algorithms
-        self._min_interval = min_refresh_interval
-        self._timeout = http_timeout
-        self._ttl = cache_ttl
-        self._lock = threading.Lock()
-        self._ring: _KeyRing | None = None
-        self._fetched_at = float("-inf")
-        self._attempted_at: float | None = None
-
-    def ring_for(self, kid: str | None) -> _KeyRing:
-        ring = self._ring
-        if ring is None or not ring.knows(kid):
-            with self._lock:
-                return self._refresh(ring, kid)
-        if time.monotonic() - self._fetched_at < self._ttl:
-            return ring
-        # Stale: refresh, unless another thread is at it already; the old keys serve meanwhile.
-        if not self._lock.acquire(blocking=False):
-            return ring
-        try:
-            return self._refresh(ring, kid)
-        finally:
-            self._lock.release()
-
-    def _refresh(self, seen: _KeyRing | None, kid: str | None) -> _KeyRing:
-        """Fetch the JWKS again unless that was tried too recently; the lock is held."""
-        current = self._ring
-        if current is not None and current is not seen:
-            return current  # another thread refreshed while this one waited
-        now = time.monotonic()
-        if self._attempted_at is not None and now - self._attempted_at < self._min_interval:
-            if current is None:
-                raise AuthError(FETCH_FAILED)
-            return current  # rate-limited: the caller reports the unknown kid
-        self._attempted_at = now
-        try:
-            ring = _KeyRing.from_jwks(self._fetch(), self._algorithms)
-        except (httpx.HTTPError, ValueError) as exc:
-            logger.warning("cannot fetch the JWKS from %s: %s", self._url, exc)
-            if current is not None and current.knows(kid):
-                return current  # stale but still the best we have
-            raise AuthError(FETCH_FAILED) from exc
-        self._ring, self._fetched_at = ring, now
-        return ring
-
-    def _fetch(self) -> object:
-        response = httpx.get(
-            self._url, timeout=self._timeout, headers={"Accept": "application/json"}
-        )
-        response.raise_for_status()
-        return response.json()

@@ -25,8 +25,8 @@ _WHERE = {
     "TaskActivity": "orchestrator.kg.model",
     "TaskRef": "orchestrator.kg.model",
     "NexusKnowledgeGraph": "orchestrator.kg.nexus",
-    "to_jsonld": "orchestrator.kg.prov",
-    "to_quads": "orchestrator.kg.prov",
+    "to_jsonld": "orchestrator.kg.jsonld",
+    "to_quads": "orchestrator.kg.quads",
     "KnowledgeGraphSettings": "orchestrator.kg.settings",
     "NexusSettings": "orchestrator.kg.settings",
     "embedded_path": "orchestrator.kg.settings",
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         QueryError,
     )
     from orchestrator.kg.factory import open_knowledge_graph, open_registrar
+    from orchestrator.kg.jsonld import to_jsonld
     from orchestrator.kg.model import (
         BASE_NAMESPACE,
         VOCAB_NAMESPACE,
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
         TaskRef,
     )
     from orchestrator.kg.nexus import NexusKnowledgeGraph
-    from orchestrator.kg.prov import to_jsonld, to_quads
+    from orchestrator.kg.quads import to_quads
     from orchestrator.kg.settings import (
         KnowledgeGraphSettings,
         NexusSettings,

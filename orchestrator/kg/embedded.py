@@ -1,7 +1,7 @@
 """The default knowledge graph: a pyoxigraph (RocksDB) store in a folder, with SPARQL.
 
 Each registered item lives in its own named graph, named by the item's IRI. Registering a
-batch builds each item's statements directly as pyoxigraph quads (`prov.to_quads`), then:
+batch builds each item's statements directly as pyoxigraph quads (`quads.to_quads`), then:
 
 - items already in the store (re-registered: a campaign's final state, a batch sent again)
   are replaced by one SPARQL update (`DROP SILENT GRAPH` + `INSERT DATA` per item), which
@@ -48,7 +48,8 @@ import pyoxigraph
 
 from orchestrator.kg.errors import KnowledgeGraphError, KnowledgeGraphUnavailable, QueryError
 from orchestrator.kg.model import Registrable
-from orchestrator.kg.prov import CONTEXT, to_quads, to_quads_via_jsonld
+from orchestrator.kg.quads import to_quads, to_quads_via_jsonld
+from orchestrator.kg.vocabulary import CONTEXT
 
 T = TypeVar("T")
 _POLL = 0.02

@@ -38,8 +38,8 @@ from urllib.parse import quote
 import httpx
 
 from orchestrator.kg.errors import KnowledgeGraphRejected, KnowledgeGraphUnavailable
+from orchestrator.kg.jsonld import to_jsonld
 from orchestrator.kg.model import CampaignProvenance, OutputEntity, Registrable
-from orchestrator.kg.prov import to_jsonld
 from orchestrator.kg.settings import NexusSettings
 
 _CONFLICT_ROUNDS = 5

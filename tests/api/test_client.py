@@ -20,8 +20,8 @@ import yaml
 from api.issuer import DevIssuer
 from api.main import create_app
 from cluster import LocalSettings
-from orchestrator import client as client_module
 from orchestrator.client import Client, ClientError, WaitTimeout
+from orchestrator.client import _client as client_module
 from orchestrator.errors import SettingsError, SpecError
 from orchestrator.settings import ClusterSettings, Settings
 from tests.conftest import fast_engine

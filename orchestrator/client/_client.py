@@ -1,10 +1,7 @@
-"""A synchronous HTTP client of the REST API (DESIGN.md: REST API), for notebooks and the CLI.
-
-client = Client("http://127.0.0.1:8000", token, "vlab/project")   # or Client.from_settings()
-status = client.wait(client.submit("campaign.yaml")["id"], progress=True)
-
-Every non-2xx answer becomes a `ClientError` built from its problem+json body; a server that
-cannot be reached becomes a `ClientError` naming the URL. The token is sent, never shown.
+"""The `Client` of one project on one server: every call goes through `_request`, which
+retries only what is safe to send again (idempotent calls on transport errors and 502/503/504;
+any call whose connection could not be made); paged answers are followed cursor by cursor,
+and a followed event stream resumes after the last event it received.
 """
 
 from __future__ import annotations
@@ -13,18 +10,20 @@ import builtins
 import json
 import os
 import re
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from orchestrator.errors import OrchestratorError, SettingsError, SpecIssue
+from orchestrator.client._progress import _print_progress
+from orchestrator.client._stream import _EVENT_SHAPE, _server_sent_events
+from orchestrator.client._urls import _safe_url, _segment
+from orchestrator.client.errors import ClientError, WaitTimeout
+from orchestrator.errors import SettingsError
 from orchestrator.spec import CampaignSpec, read_document
 from orchestrator.states import CAMPAIGN_TERMINAL
 
@@ -34,70 +33,7 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 LIST_PAGE, TASK_PAGE, EVENT_PAGE = 100, 500, 1000
 STREAM_READ_TIMEOUT = 60.0  # the server sends a keep-alive comment every 15 s
 ENV_URL, ENV_TOKEN, ENV_PROJECT = "ORCHESTRATOR_URL", "ORCHESTRATOR_TOKEN", "ORCHESTRATOR_PROJECT"
-# The stream leaves out empty fields; pages (and so every event the client yields) carry all.
-_EVENT_SHAPE = dict.fromkeys(("step", "point", "state", "attempt", "message"))
 _PROJECT = re.compile(r"^[A-Za-z0-9_-]{1,100}/[A-Za-z0-9_-]{1,100}$")
-
-
-class ClientError(OrchestratorError):
-    """The server refused a request (`status` set), or could not be reached (`status` None).
-
-    `title`, `detail` and `errors` (a list of `{"field", "message"}`) come from the RFC 9457
-    problem details of the answer; `str()` names each offending field, one per line.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        title: str | None = None,
-        detail: str | None = None,
-        errors: builtins.list[dict[str, Any]] | None = None,
-        url: str | None = None,
-    ):
-        self.status, self.title, self.detail = status, title, detail
-        self.errors = errors or []
-        self.url = url
-        super().__init__(message)
-
-    @property
-    def issues(self) -> builtins.list[SpecIssue]:
-        """The offending fields, as the CLI prints a local SpecError's."""
-        return [SpecIssue(str(e.get("field", "")), str(e.get("message", ""))) for e in self.errors]
-
-    @classmethod
-    def from_response(cls, response: httpx.Response) -> ClientError:
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):  # a proxy's HTML page, or nothing
-            body = {"detail": " ".join(response.text.split())[:200] or None}
-        title = str(body.get("title") or response.reason_phrase or "Error")
-        detail = body.get("detail")
-        errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
-        head = f"{title} (HTTP {status})"
-        if errors:
-            lines = [
-                str(SpecIssue(str(e.get("field", "")), str(e.get("message", "")))) for e in errors
-            ]
-            message = head + ":\n" + "\n".join(f"  {line}" for line in lines)
-        else:
-            message = f"{head}: {detail}" if detail else head
-        return cls(
-            message,
-            status=status,
-            title=title,
-            detail=detail,
-            errors=errors,
-            url=_safe_url(str(response.request.url)),
-        )
-
-
-class WaitTimeout(ClientError, TimeoutError):
-    """`Client.wait` gave up before the campaign finished (the campaign goes on)."""
 
 
 class Client:
@@ -396,24 +332,6 @@ class Client:
         return response
 
 
-def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[int | None, str]]:
-    """(id, data) of each complete event of a text/event-stream (comments skipped)."""
-    event_id: int | None = None
-    data: builtins.list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield event_id, "\n".join(data)
-            event_id, data = None, []
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "id" and value.isdigit():
-            event_id = int(value)
-
-
 def _document(spec: CampaignSpec | Mapping[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(spec, CampaignSpec):
         return spec.to_document()
@@ -431,45 +349,3 @@ def _document(spec: CampaignSpec | Mapping[str, Any] | str | Path) -> dict[str, 
 
 def _params(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
-
-
-def _segment(value: str) -> str:
-    return quote(str(value), safe=":")
-
-
-def _safe_url(url: str) -> str:
-    """The URL without credentials or query (nothing secret ends up in a message)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host  # IPv6
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _print_progress(campaign_id: str) -> Callable[[dict[str, Any]], None]:
-    last_state: builtins.list[str] = []
-    last_counts: dict[str, Any] = {}
-
-    def report(status: dict[str, Any]) -> None:
-        if status["state"] not in last_state[-1:]:
-            print(f"campaign {campaign_id}: {status['state']}", file=sys.stderr, flush=True)
-            last_state.append(status["state"])
-        for name, counts in status["steps"].items():
-            if counts != last_counts.get(name):
-                print(f"  {name}: {describe(counts)}", file=sys.stderr, flush=True)
-                last_counts[name] = counts
-
-    return report
-
-
-def describe(counts: Mapping[str, int]) -> str:
-    """`4/6 done (3 succeeded, 1 failed), 2 running`."""
-    done = {s: counts.get(s, 0) for s in ("succeeded", "failed", "cancelled") if counts.get(s)}
-    active = {s: counts.get(s, 0) for s in ("running", "queued") if counts.get(s)}
-    text = f"{sum(done.values())}/{counts.get('total', 0)} done"
-    if done:
-        text += " (" + ", ".join(f"{n} {s}" for s, n in done.items()) + ")"
-    return text + "".join(f", {n} {s}" for s, n in active.items())
-
-
-__all__ = ["Client", "ClientError", "WaitTimeout", "describe"]
