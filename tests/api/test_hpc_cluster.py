@@ -15,8 +15,8 @@ from api.issuer import DEV_ISSUER, KEY_FILE, DevIssuer
 from cluster.provisioner import ProvisionerSettings, open_provisioner
 from cluster.provisioner.settings import LocalBackendSettings
 from orchestrator.settings import Settings
-from tests.api.conftest import bearer
 from tests.api.test_routes_auth import _bad_tokens
+from tests.fixtures.api import bearer
 
 URL = "/v1/projects/lab/p1/hpc-cluster"
 EXPORTS = {

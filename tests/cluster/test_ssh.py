@@ -23,7 +23,9 @@ from cluster.errors import (
 )
 from cluster.settings import SSHSettings
 from cluster.ssh import SSHTransport
-from tests.slurm.conftest import cluster_settings
+from tests.fixtures.slurm import cluster_settings
+
+pytestmark = pytest.mark.slurm
 
 
 def _ssh(env: dict[str, str], **changes: object) -> SSHSettings:
@@ -131,6 +133,7 @@ def secrets_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
+@pytest.mark.aws
 def test_key_from_secrets_manager(slurm_env: dict[str, str], secrets_manager: str) -> None:
     import boto3
 

@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 
 from tests.api.test_client import Server, server  # noqa: F401  (a real uvicorn server)
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _execute(name: str, cwd: Path) -> nbformat.NotebookNode:

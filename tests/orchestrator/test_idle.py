@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from cluster.provisioner import ClusterState, Provisioner
@@ -17,6 +18,8 @@ from orchestrator.settings import Settings
 from orchestrator.spec import parse_document
 from orchestrator.store.tables import campaigns
 from tests.helpers import spec_doc, wait_for
+
+pytestmark = pytest.mark.aws
 
 
 def _campaign(service: Service, project: str, state: str, finished_at: float | None) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from cluster.instances import EcsInstances, LocalInstances
 from cluster.instances.base import PROJECT_TAG, PROJECTS_ENV
-from tests.provisioner.conftest import REGION
+from tests.fixtures.aws import REGION
 
 
 def test_local_instance_serves_its_project_and_stops_by_pid(tmp_path: Path):
@@ -61,6 +61,7 @@ def ecs(aws: str):
     return client
 
 
+@pytest.mark.aws
 def test_ecs_instances_run_find_and_stop(ecs):
     handler = EcsInstances(
         ecs, cluster="orchestrator", task_definition="orchestrator", launch_type="EC2"

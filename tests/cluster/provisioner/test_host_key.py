@@ -1,7 +1,7 @@
 """The head node's SSH host key: made at create, installed by the head node's OnNodeStart
 script, verified by the service. Real AWS APIs (moto's server over HTTP: Secrets Manager, IAM,
-S3, DynamoDB, EC2 key pairs); ParallelCluster faked at our seam (tests/provisioner/fakes.py),
-since it cannot run here."""
+S3, DynamoDB, EC2 key pairs); ParallelCluster faked at our seam
+(tests/cluster/provisioner/fakes.py), since it cannot run here."""
 
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ from cluster.provisioner.settings import LocalBackendSettings
 from cluster.settings import ClusterSettings, SSHSettings
 from cluster.ssh import SSHTransport, _known_hosts
 from orchestrator.settings import Settings
-from tests.api.conftest import bearer
-from tests.provisioner.conftest import BOOTSTRAP_BUCKET, REGION
-from tests.provisioner.fakes import FakePcluster
-from tests.provisioner.test_api import EXPORTS, service_token
+from tests.api.test_hpc_cluster import EXPORTS, service_token
+from tests.cluster.provisioner.fakes import FakePcluster
+from tests.fixtures.api import bearer
+from tests.fixtures.aws import BOOTSTRAP_BUCKET, REGION
 
 HEAD_NODE_IP = "10.20.1.5"  # what the fake's describe reports as headNode.privateIpAddress
 
@@ -62,6 +62,7 @@ def _policy_document(arn: str) -> dict:
     return json.loads(raw) if isinstance(raw, str) else dict(raw)
 
 
+@pytest.mark.aws
 def test_create_renders_the_on_node_start_action_and_a_policy_for_that_secret_only(
     provisioner: Provisioner, fake: FakePcluster
 ):
@@ -117,6 +118,7 @@ def test_create_renders_the_on_node_start_action_and_a_policy_for_that_secret_on
     assert "set -x" not in script
 
 
+@pytest.mark.aws
 def test_the_private_host_key_is_only_in_its_secret(
     provisioner: Provisioner,
     fake: FakePcluster,
@@ -149,6 +151,7 @@ def test_the_private_host_key_is_only_in_its_secret(
         assert body not in text and "PRIVATE KEY" not in text
 
 
+@pytest.mark.aws
 def test_known_hosts_line_parses_and_matches_the_stored_host_key(provisioner: Provisioner):
     record = provisioner.create("lab/p1", "small")
     assert record.known_hosts is None  # no address yet
@@ -166,6 +169,7 @@ def test_known_hosts_line_parses_and_matches_the_stored_host_key(provisioner: Pr
         assert not known.match("10.20.1.6", "10.20.1.6", 22)[0]  # only that head node
 
 
+@pytest.mark.aws
 def test_ssh_settings_of_a_ready_cluster_validate(provisioner: Provisioner):
     provisioner.create("lab/p1", "small")
     record = provisioner.records.get("lab/p1")
@@ -190,6 +194,7 @@ def test_ssh_settings_of_a_ready_cluster_validate(provisioner: Provisioner):
         transport.close()
 
 
+@pytest.mark.aws
 def test_both_secrets_go_only_after_the_cluster_is_confirmed_gone(
     provisioner: Provisioner, fake: FakePcluster
 ):
@@ -224,6 +229,7 @@ def test_both_secrets_go_only_after_the_cluster_is_confirmed_gone(
     assert again.host_public_key != record.host_public_key  # a new cluster, a new host key
 
 
+@pytest.mark.aws
 def test_host_key_store_is_safe_to_repeat(aws: str, pc_settings: ProvisionerSettings):
     store = HostKeyStore(
         boto3.client("secretsmanager", region_name=REGION),
@@ -303,6 +309,7 @@ def test_the_script_installs_the_key_it_fetches(tmp_path: Path, pc_settings: Pro
     assert not key_path.exists()
 
 
+@pytest.mark.aws
 def test_a_missing_bootstrap_bucket_fails_create_and_still_deletes(
     provisioner: Provisioner, pc_settings: ProvisionerSettings
 ):

@@ -1,5 +1,5 @@
 """The provisioner on real AWS APIs (moto's server over HTTP: Secrets Manager, EC2 key pairs,
-DynamoDB), with ParallelCluster faked at our seam (tests/provisioner/fakes.py)."""
+DynamoDB), with ParallelCluster faked at our seam (tests/cluster/provisioner/fakes.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from cluster.provisioner import (
     create_tables,
 )
 from cluster.provisioner.keys import KeyStore
-from tests.provisioner.conftest import REGION, SUBNETS
-from tests.provisioner.fakes import FakePcluster
+from tests.cluster.provisioner.fakes import FakePcluster
+from tests.fixtures.aws import REGION, SUBNETS
+
+pytestmark = pytest.mark.aws
 
 
 def _pool(settings: ProvisionerSettings) -> SubnetPool:

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from cluster import open_compute
 from cluster.slurm.batch import BatchJob
 from cluster.slurm.compute import SlurmCompute
@@ -18,8 +20,10 @@ from orchestrator.results import ResultsLocation
 from orchestrator.runner import Runner
 from orchestrator.service import Service
 from orchestrator.spec import parse_document
+from tests.fixtures.slurm import REPO, cluster_settings
 from tests.helpers import spec_doc, wait_for
-from tests.slurm.conftest import REPO, cluster_settings
+
+pytestmark = pytest.mark.slurm
 
 
 def test_unreachable_head_node_fails_the_campaign_not_the_service(

@@ -10,7 +10,9 @@ import pytest
 from distributed import Client
 
 from cluster.slurm.compute import SlurmCompute
-from tests.slurm.conftest import cluster_settings
+from tests.fixtures.slurm import cluster_settings
+
+pytestmark = pytest.mark.slurm
 
 
 def test_workers_talk_to_the_scheduler_over_tls(slurm: SlurmCompute) -> None:

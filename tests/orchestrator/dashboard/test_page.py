@@ -19,8 +19,8 @@ from orchestrator.dashboard import (
 )
 from orchestrator.service import Service
 from tests.conftest import IN_CI, REPO
-from tests.dashboard import chromium
 from tests.helpers import run, spec_doc
+from tests.orchestrator.dashboard import chromium
 
 SCREENSHOT = REPO / "artifacts" / "dashboard-campaigns.png"
 
@@ -50,6 +50,7 @@ def dashboard_compute(service: Service) -> Iterator[LocalCompute]:
     assert not campaigns_page_registered()
 
 
+@pytest.mark.chromium
 def test_campaigns_page_shows_progress_by_step_in_chromium(
     service: Service, dashboard_compute: LocalCompute, tmp_path: Path
 ) -> None:

@@ -13,9 +13,11 @@ from orchestrator.dashboard import campaigns_url, register_campaigns_page, unreg
 from orchestrator.service import Service
 from orchestrator.spec import parse_document
 from tests.conftest import IN_CI
-from tests.dashboard import chromium
+from tests.fixtures.slurm import REPO, cluster_settings
 from tests.helpers import spec_doc
-from tests.slurm.conftest import REPO, cluster_settings
+from tests.orchestrator.dashboard import chromium
+
+pytestmark = [pytest.mark.slurm, pytest.mark.chromium]
 
 
 def test_campaigns_page_on_the_slurm_clusters_dashboard(

@@ -18,7 +18,7 @@ from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.helpers import CLI, start_cli, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _env(data_dir: Path) -> dict[str, str]:

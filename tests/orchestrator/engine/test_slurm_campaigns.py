@@ -6,11 +6,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from cluster.slurm.compute import SlurmCompute
 from orchestrator.service import Service
 from orchestrator.spec import parse_document
+from tests.fixtures.slurm import REPO
 from tests.helpers import spec_doc, task_states, wait_for
-from tests.slurm.conftest import REPO
+
+pytestmark = pytest.mark.slurm
 
 
 def submit(service: Service, doc: dict[str, Any]) -> str:

@@ -9,13 +9,16 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cluster.slurm.compute import SlurmCompute
 from orchestrator.service import Service
 from orchestrator.settings import Settings
+from tests.fixtures.slurm import cli_env
 from tests.helpers import CLI, start_cli, wait_for
-from tests.slurm.conftest import cli_env
+
+pytestmark = pytest.mark.slurm
 
 
 def _spec(tmp_path: Path, seconds: int, points: int = 4) -> Path:

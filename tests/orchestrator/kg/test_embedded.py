@@ -24,7 +24,7 @@ from orchestrator.kg import (
     Registrable,
     open_knowledge_graph,
 )
-from tests.kg.sample import campaign, output, sweep, task
+from tests.orchestrator.kg.sample import campaign, output, sweep, task
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <%s> { ?s ?p ?o } }"
 STATES = "SELECT ?state WHERE { <%s> wf:state ?state }"

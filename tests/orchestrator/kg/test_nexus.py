@@ -28,8 +28,8 @@ from orchestrator.kg import (
     to_jsonld,
 )
 from orchestrator.kg.nexus import file_iri
-from tests.kg.nexus_server import NexusServer
-from tests.kg.sample import T0, campaign, output, task
+from tests.orchestrator.kg.nexus_server import NexusServer
+from tests.orchestrator.kg.sample import T0, campaign, output, task
 
 TOKEN = "s3cr3t-token-value"
 

@@ -25,7 +25,7 @@ from orchestrator.settings import Settings
 from orchestrator.store.tables import outbox
 from tests.conftest import fast_engine
 from tests.helpers import run, spec_doc, submit, task_states, wait_for
-from tests.kg.nexus_server import NexusServer
+from tests.orchestrator.kg.nexus_server import NexusServer
 
 TOKEN = "outbox-token"
 
@@ -172,7 +172,7 @@ def test_an_outage_mid_campaign_registers_every_output_once(
         "outage",
         {
             "write": {
-                "run": "tests.kg.workloads:gated_write",
+                "run": "tests.orchestrator.kg.workloads:gated_write",
                 "foreach": True,
                 "with": {"seconds": 0.2, "gate": str(gate), "after": 2},
             },

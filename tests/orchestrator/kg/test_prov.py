@@ -20,7 +20,7 @@ from orchestrator.kg import (
 )
 from orchestrator.kg.model import BASE_NAMESPACE, campaign_iri, output_iri, task_iri
 from orchestrator.kg.prov import PROV, SCHEMA, to_quads_via_jsonld
-from tests.kg.sample import CAMPAIGN, PROJECT, T0, campaign, output, sweep, task
+from tests.orchestrator.kg.sample import CAMPAIGN, PROJECT, T0, campaign, output, sweep, task
 
 
 def _statements(item: Registrable) -> set[tuple[str, str, str]]:

@@ -31,7 +31,7 @@ from orchestrator.settings import Settings
 from orchestrator.store import OutboxItem
 from tests.conftest import fast_engine
 from tests.helpers import run, spec_doc
-from tests.kg.sample import CAMPAIGN, PROJECT, T0, task
+from tests.orchestrator.kg.sample import CAMPAIGN, PROJECT, T0, task
 
 
 # ------------------------------------------------------------------------------- IRIs
@@ -163,7 +163,7 @@ def gather(copy: list[str]) -> int:
 
 
 def _doc() -> dict[str, Any]:
-    here = "tests.kg.test_used"
+    here = "tests.orchestrator.kg.test_used"
     return spec_doc(
         "used",
         {

@@ -15,7 +15,7 @@ import pytest
 from cluster import LocalCompute, LocalSettings
 from orchestrator.results import upload
 from orchestrator.service import Service
-from tests.results.workloads import configure_worker
+from tests.orchestrator.results.workloads import configure_worker
 
 BUCKET = "campaign-results"
 SECRET = "fake-secret-never-in-messages"

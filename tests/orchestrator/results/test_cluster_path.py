@@ -1,6 +1,6 @@
 """Results on the cluster's own file system (`cluster:///…`, e.g. its Lustre): written in
 place by the tasks; read by the service. Here the cluster is local (this machine); the SLURM
-variant, read over SFTP, is in tests/slurm/test_cluster_results.py."""
+variant, read over SFTP, is in tests/orchestrator/results/test_cluster_results_slurm.py."""
 
 from __future__ import annotations
 

@@ -18,9 +18,11 @@ from orchestrator.results import ResultsLocation, on_the_cluster
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.conftest import fast_engine
+from tests.fixtures.slurm import cluster_settings
 from tests.helpers import spec_doc
-from tests.slurm.conftest import cluster_settings
-from tests.slurm.test_campaigns import run
+from tests.orchestrator.engine.test_slurm_campaigns import run
+
+pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 
 from orchestrator.engine.execute import TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
-from tests.results.conftest import BUCKET, S3Server
-from tests.results.workloads import content
+from tests.orchestrator.results.conftest import BUCKET, S3Server
+from tests.orchestrator.results.workloads import content
 
 
 def call(results_url: str, target: str, **fields: Any) -> TaskCall:
@@ -24,7 +24,7 @@ def call(results_url: str, target: str, **fields: Any) -> TaskCall:
         campaign_id="c0ffee",
         step="write",
         kind="run",
-        target=f"tests.results.workloads:{target}",
+        target=f"tests.orchestrator.results.workloads:{target}",
         point=3,
         attempt=1,
         results_url=results_url,
@@ -61,6 +61,7 @@ def test_local_outputs_are_described_in_place(tmp_path: Path) -> None:
     assert files["sub/note.txt"]["digest"] == digest((folder / "sub" / "note.txt").read_bytes())
 
 
+@pytest.mark.aws
 def test_s3_outputs_are_uploaded_and_described(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +77,7 @@ def test_s3_outputs_are_uploaded_and_described(
     assert json.loads(body) == list(range(20_003))
 
 
+@pytest.mark.aws
 def test_a_failed_task_keeps_only_its_logs_on_s3(s3: S3Server) -> None:
     outcome = execute_task(call(f"s3://{BUCKET}/p", "fail_after_writing", pass_ctx=True), {})
     assert not outcome.ok and "point 3 failed" in (outcome.error or "")

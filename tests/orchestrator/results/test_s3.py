@@ -15,16 +15,22 @@ from orchestrator.errors import ResultsError
 from orchestrator.results import ResultsLocation, upload
 from orchestrator.service import Service
 from tests.helpers import spec_doc, submit, task_states
-from tests.results.conftest import BUCKET, SECRET, S3Server, free_port, point_at
-from tests.results.workloads import MiB, content
+from tests.orchestrator.results.conftest import BUCKET, SECRET, S3Server, free_port, point_at
+from tests.orchestrator.results.workloads import MiB, content
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.aws]
 
 
 def s3_doc(name: str, points: int, **with_: Any) -> dict[str, Any]:
     doc = spec_doc(
         name,
-        {"write": {"run": "tests.results.workloads:write_data", "foreach": True, "with": with_}},
+        {
+            "write": {
+                "run": "tests.orchestrator.results.workloads:write_data",
+                "foreach": True,
+                "with": with_,
+            }
+        },
         x={"range": [0, points]},
     )
     doc["results"] = f"s3://{BUCKET}/prefix"
