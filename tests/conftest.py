@@ -1,4 +1,7 @@
-"""Shared fixtures: a real Dask LocalCluster, real SQLite and PostgreSQL stores."""
+"""Shared fixtures: a real Dask LocalCluster, real SQLite and PostgreSQL stores; the fixtures
+of tests/fixtures for every folder; and what the markers `slurm`, `postgres` and `chromium`
+need from the machine, checked before each marked test (skipped without it, failed under
+CI=true), with a check at collection that a test using their fixtures carries the marker."""
 
 from __future__ import annotations
 
@@ -19,8 +22,70 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 # Servers and runs made by the tests send provenance from a thread (a process per test app
-# would cost seconds each); tests/kg/test_outbox.py checks the process registrar itself.
+# would cost seconds each); tests/orchestrator/kg/test_outbox.py checks the process registrar
+# itself.
 os.environ.setdefault("ORCHESTRATOR_KG__REGISTRAR", "thread")
+
+pytest_plugins = ["tests.fixtures.api", "tests.fixtures.aws", "tests.fixtures.slurm"]
+
+PG_SKIP = "no PostgreSQL server: set ORCHESTRATOR_TEST_PG_URL (deploy/postgres/up)"
+PG_CI = (
+    "CI=true but ORCHESTRATOR_TEST_PG_URL is not set: the test command "
+    "must start PostgreSQL (deploy/postgres/up)"
+)
+CHROMIUM_SKIP = "no /usr/bin/chromium (apt-get install chromium) to render the page"
+CHROMIUM_CI = "CI=true but chromium is missing: the test command installs `chromium`"
+# a test using one of these fixtures must carry the marker (checked at collection)
+MARKED_FIXTURES = {
+    "slurm": ("slurm_env", "slurm", "slurm_service"),
+    "postgres": ("pg_url",),
+    "aws": ("moto_url", "aws", "s3"),
+}
+
+
+def _missing(marker: str) -> tuple[str, str] | None:
+    """(reason to skip, reason to fail under CI=true) when the machine lacks what `marker`
+    needs; None when it has it."""
+    if marker == "slurm":
+        from tests.fixtures.slurm import local_slurm
+        from tests.slurm_env import SKIP_REASON
+
+        if local_slurm() is None:
+            return SKIP_REASON, f"CI=true requires the local SLURM: {SKIP_REASON}"
+    elif marker == "postgres":
+        if not os.environ.get("ORCHESTRATOR_TEST_PG_URL"):
+            return PG_SKIP, PG_CI
+    elif marker == "chromium":
+        from tests.orchestrator.dashboard import chromium
+
+        if not chromium.available():
+            return CHROMIUM_SKIP, CHROMIUM_CI
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in ("slurm", "postgres", "chromium"):
+        if item.get_closest_marker(marker) is None:
+            continue
+        missing = _missing(marker)
+        if missing is not None:
+            skip, fail = missing
+            if IN_CI:
+                pytest.fail(fail, pytrace=False)
+            pytest.skip(skip)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = []
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in MARKED_FIXTURES.items():
+            if used & set(fixtures) and item.get_closest_marker(marker) is None:
+                names = ", ".join(sorted(used & set(fixtures)))
+                unmarked.append(f"{item.nodeid}: uses {names} without the `{marker}` marker")
+    if unmarked:
+        raise pytest.UsageError("tests need their markers:\n  " + "\n  ".join(unmarked))
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +111,7 @@ def fast_engine() -> EngineSettings:
 def pg_server_url() -> str | None:
     url = os.environ.get("ORCHESTRATOR_TEST_PG_URL")
     if not url and IN_CI:
-        pytest.fail(
-            "CI=true but ORCHESTRATOR_TEST_PG_URL is not set: the test command "
-            "must start PostgreSQL (deploy/postgres/up)"
-        )
+        pytest.fail(PG_CI)
     return url
 
 
@@ -57,7 +119,7 @@ def pg_server_url() -> str | None:
 def pg_url(pg_server_url: str | None) -> Iterator[str]:
     """A fresh PostgreSQL database on the test server, dropped afterwards."""
     if not pg_server_url:
-        pytest.skip("no PostgreSQL server: set ORCHESTRATOR_TEST_PG_URL (deploy/postgres/up)")
+        pytest.skip(PG_SKIP)
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -71,7 +133,7 @@ def pg_url(pg_server_url: str | None) -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"

@@ -3,7 +3,7 @@ service's own identity (a token with the `orchestrator-service` realm role), nev
 users, whatever their role in the project (403; 404 outside their projects).
 
 In the OpenAPI document like every route (so the walk of tests/api covers it too), tagged
-`hpc-cluster`; tests/provisioner/test_api.py checks the service identity's own access.
+`hpc-cluster`; tests/api/test_hpc_cluster.py checks the service identity's own access.
 """
 
 from __future__ import annotations

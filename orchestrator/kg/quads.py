@@ -4,7 +4,8 @@ that is the item's own IRI.
 `to_quads` builds the same statements as `orchestrator.kg.jsonld` describes directly as
 pyoxigraph terms (no JSON text, no JSON-LD processing), in about half the CPU of
 `to_quads_via_jsonld`, which parses `to_jsonld` with pyoxigraph's JSON-LD parser and defines
-what the statements must be (`tests/kg/test_prov.py` checks that both give the same graph).
+what the statements must be (`tests/orchestrator/kg/test_prov.py` checks that both give the
+same graph).
 Most of what remains is making the `Quad` objects (~3 µs each, ~23 per item).
 """
 

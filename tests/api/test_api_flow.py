@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.issuer import DevIssuer
 from api.main import create_app
 from orchestrator.settings import Settings
-from tests.api.conftest import bearer
+from tests.fixtures.api import bearer
 
 BASE = "/v1/projects/lab/p1/campaigns"
 SPEC = {
@@ -172,6 +172,7 @@ def test_405_names_every_method_of_the_path(
     assert answer.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.postgres
 def test_a_postgres_backed_server_runs_a_campaign(app_settings: Settings, pg_url: str):
     settings = app_settings.model_copy(update={"db_url": pg_url})
     issuer = DevIssuer(settings.data_dir)

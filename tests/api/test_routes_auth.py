@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.issuer import DEV_ISSUER, DevIssuer
-from tests.api.conftest import bearer
+from tests.fixtures.api import bearer
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/dev-issuer/jwks.json"}
 # only the service's own identity (realm role orchestrator-service): end users get 403

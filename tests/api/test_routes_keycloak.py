@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from orchestrator.settings import AuthSettings, Settings
-from tests.api.conftest import bearer
 from tests.api.jwks_server import JwksServer
 from tests.api.test_auth import SigningKey, rsa_key
 from tests.api.test_routes_auth import PUBLIC, SERVICE_ONLY, SPEC, _call, _fill, _routes
+from tests.fixtures.api import bearer
 
 ISSUER = "https://keycloak.test/realms/platform"
 

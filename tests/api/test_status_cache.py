@@ -18,7 +18,7 @@ from api.status_cache import FRESH_SECONDS, StatusCache
 from orchestrator.errors import CampaignNotFound
 from orchestrator.service import Service
 from orchestrator.settings import Settings
-from tests.api.conftest import bearer
+from tests.fixtures.api import bearer
 
 BASE = "/v1/projects/lab/p1/campaigns"
 SPEC = {

@@ -1,0 +1,69 @@
+"""The notebooks in notebooks/, executed in a real Jupyter kernel (nbclient), offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.api.test_client import Server, server  # noqa: F401  (a real uvicorn server)
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _execute(name: str, cwd: Path) -> nbformat.NotebookNode:
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(
+        book, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
+    return book
+
+
+def _text(book: nbformat.NotebookNode) -> str:
+    out = []
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            out.append(output.get("text", ""))
+            out += [str(v) for k, v in output.get("data", {}).items() if k == "text/plain"]
+    return "\n".join(out)
+
+
+@pytest.mark.demo
+def test_steering_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ORCHESTRATOR_RESULTS_URL", str(tmp_path / "results"))
+    monkeypatch.setenv("ORCHESTRATOR_CLUSTER__LOCAL__N_WORKERS", "2")
+    monkeypatch.setenv("ORCHESTRATOR_CLUSTER__LOCAL__DASHBOARD_ADDRESS", "127.0.0.1:0")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    book = _execute("steering.ipynb", tmp_path)
+    text = _text(book)
+    assert "rheobase between 0.000 and 0.040 nA" in text, text
+    assert "14 points; rheobase 0.0300 nA (coarse grid said ≤ 0.040)" in text, text
+
+
+def test_monitoring_notebook(
+    server: Server,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = server.client()
+    spec = {
+        "name": "to-watch",
+        "parameters": {"x": [1, 2, 3]},
+        "steps": {"check": {"run": "tests.workloads:fail_on", "foreach": True, "with": {"bad": 2}}},
+    }
+    campaign = client.submit(spec)
+    client.wait(campaign["id"], timeout=60)
+    monkeypatch.setenv("ORCHESTRATOR_URL", server.url)
+    monkeypatch.setenv("ORCHESTRATOR_TOKEN", server.issuer.token(project="lab/client"))
+    monkeypatch.setenv("ORCHESTRATOR_PROJECT", "lab/client")
+    monkeypatch.setenv(
+        "PYTHONPATH", str(NOTEBOOKS.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
+    text = _text(_execute("monitoring.ipynb", tmp_path))
+    assert campaign["id"] in text and "to-watch" in text
+    assert "task check:1: failed (attempt 1)" in text and "x=2 is bad" in text, text
+    assert "http://127.0.0.1:" in text  # the dashboard link
