@@ -19,10 +19,10 @@ import time
 from enum import StrEnum
 
 from orchestrator.engine.outcome import Outcome
-from orchestrator.engine.slots import HELD, Slot, public_point
-from orchestrator.engine.state import Move, RunState, Upstream
+from orchestrator.engine.slots import HELD, Slot
+from orchestrator.engine.state import Move, RunState, Upstream, task_event
 from orchestrator.states import TASK_ACTIVE, TaskState
-from orchestrator.store import SINGLE, EventWrite, TaskRecord
+from orchestrator.store import SINGLE, TaskRecord
 
 
 class Verdict(StrEnum):
@@ -169,28 +169,13 @@ class Admission:
             elif verdict == Verdict.CANCELLED:
                 self.cancel(slot)
 
-    def on_single_resolved(self) -> None:
-        """Parked points may now go on; they re-enter the window as it has room."""
-        state = self.state
-        queued = set(state.readmit)
-        state.readmit.extend(p for p in sorted(state.parked) if p not in queued)
-
     def queue(self, slot: Slot, upstream: Upstream) -> None:
         state = self.state
         if slot.reattach:
             slot.reattach = False
             if state.batch is not None and state.batch.attach(slot):
-                state.recorder.event(
-                    EventWrite(
-                        time.time(),
-                        "task",
-                        slot.step,
-                        public_point(slot.point),
-                        slot.state,
-                        slot.attempt,
-                        f"re-attached to SLURM job {slot.future}",
-                    )
-                )
+                message = f"re-attached to SLURM job {slot.future}"
+                state.recorder.event(task_event(slot, slot.state, message))
                 return
         slot.job_ref = None
         slot.attempt += 1

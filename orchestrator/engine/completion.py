@@ -20,10 +20,10 @@ from typing import Any
 from orchestrator.engine.admission import Admission
 from orchestrator.engine.exports import ExportSchedule
 from orchestrator.engine.outcome import Outcome, last_line
-from orchestrator.engine.slots import Slot, public_point
-from orchestrator.engine.state import Move, RunState
+from orchestrator.engine.slots import Slot
+from orchestrator.engine.state import Move, RunState, task_event
 from orchestrator.states import TaskState
-from orchestrator.store import SINGLE, EventWrite
+from orchestrator.store import SINGLE
 
 _DONE = frozenset({"finished", "error", "cancelled"})  # Dask's statuses of a future that ended
 SCAN_MISSES = 64  # unfinished futures in a row that end a partial scan of `inflight`
@@ -132,7 +132,7 @@ class Completion:
             self.exports.after_task(slot.step)
         if slot.point == SINGLE:
             if slot.resolved:
-                self.admission.on_single_resolved()
+                self.state.release_parked()
         elif slot.point in self.state.active:
             self.admission.advance_point(slot.point)
 
@@ -160,17 +160,8 @@ class Completion:
                 state.config.retry_backoff * 2 ** (slot.failures - 1),
                 state.config.retry_backoff_max,
             ) * random.uniform(0.8, 1.2)
-            state.recorder.event(
-                EventWrite(
-                    time.time(),
-                    "task",
-                    slot.step,
-                    public_point(slot.point),
-                    TaskState.FAILED,
-                    slot.attempt,
-                    f"attempt {slot.attempt} failed, retry in {delay:.1f}s: {last_line(error)}",
-                )
-            )
+            message = f"attempt {slot.attempt} failed, retry in {delay:.1f}s: {last_line(error)}"
+            state.recorder.event(task_event(slot, TaskState.FAILED, message))
             self._retry_seq += 1
             slot.waiting = True
             heapq.heappush(state.retries, (time.time() + delay, self._retry_seq, slot))

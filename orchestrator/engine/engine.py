@@ -37,15 +37,15 @@ from orchestrator.engine.outcome import Outcome, last_line
 from orchestrator.engine.plan import Plan, compile_plan
 from orchestrator.engine.provenance import campaign_payload, task_payload, used_refs
 from orchestrator.engine.recorder import Recorder
-from orchestrator.engine.slots import HELD, Counts, Slot, public_point
+from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.engine.started import StartedRouter
-from orchestrator.engine.state import RunState
+from orchestrator.engine.state import RunState, task_event
 from orchestrator.engine.submission import Submission
 from orchestrator.errors import CampaignBusy, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
 from orchestrator.states import TASK_TERMINAL, CampaignState, TaskState
-from orchestrator.store import SINGLE, EventWrite, Store, TaskWrite, runner_identity
+from orchestrator.store import SINGLE, Store, TaskWrite, runner_identity
 
 __all__ = ["Engine", "EngineConfig", "Progress"]
 
@@ -149,30 +149,13 @@ class Engine:
             else None
         )
         state = RunState(
-            store=self.store,
-            client=self.client,
-            campaign_id=cid,
-            config=config,
-            location=self.location,
-            plan=plan,
-            counts=counts,
-            recorder=recorder,
-            batch=batch,
+            self.store, self.client, cid, config, self.location, plan, counts, recorder, batch
         )
         admission = Admission(state, self._move)
         admission.load_singles()
         self._next_heartbeat = time.time() + config.lease_seconds / 3
         StartedRouter.of(self.client).add(cid, self._started.append)
-        exports = ExportSchedule.create(
-            config.export,
-            self.location.cluster_path,
-            store=self.store,
-            campaign_id=cid,
-            plan=plan,
-            counts=counts,
-            recorder=recorder,
-            manifest=manifest,
-        )
+        exports = ExportSchedule.create(config.export, state, manifest)
         completion = Completion(state, self._move, admission, exports, self._started)
         submission = Submission(
             state, self._move, completion.on_outcome, step_resources, self.import_paths
@@ -324,14 +307,9 @@ class Engine:
         if quiet:  # a detail of the row changed, not its state: no event
             recorder.task(write, None)
             return
-        recorder.task(
-            write,
-            EventWrite(
-                now, "task", slot.step, public_point(slot.point), new, slot.attempt, message
-            ),
-        )
+        recorder.task(write, task_event(slot, new, message, at=now))
         if slot.point == SINGLE and slot.resolved:
-            parts.admission.on_single_resolved()
+            state.release_parked()
 
 
 def _placement(plan: Plan, compute: Compute | None) -> dict[str, dict[str, float] | None]:

@@ -17,37 +17,33 @@ from orchestrator.engine.manifest import Manifest
 from orchestrator.engine.plan import Plan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.slots import Counts
+from orchestrator.engine.state import RunState
 from orchestrator.results.exports import ExportConfig, Exports
 from orchestrator.states import TASK_TERMINAL
-from orchestrator.store import EventWrite, Store
+from orchestrator.store import EventWrite
 
 
 class ExportSchedule:
     @classmethod
     def create(
-        cls,
-        config: ExportConfig | None,
-        cluster_path: str | None,
-        *,
-        store: Store,
-        campaign_id: str,
-        plan: Plan,
-        counts: Counts,
-        recorder: Recorder,
-        manifest: Manifest,
+        cls, config: ExportConfig | None, state: RunState, manifest: Manifest
     ) -> ExportSchedule | None:
         """The schedule of a campaign whose results are on the exported file system; None
         for any other campaign."""
-        if config is None or not config.covers(cluster_path):
+        folder = state.location.cluster_path
+        if config is None or not config.covers(folder):
             return None
-        assert cluster_path is not None
-        history = store.events(campaign_id, kind="export", limit=10**6)
+        assert folder is not None
+        history = state.store.events(state.campaign_id, kind="export", limit=10**6)
+        recorder = state.recorder
 
-        def on_event(step: str | None, state: str, message: str) -> None:
-            recorder.event(EventWrite(time.time(), "export", step, None, state, None, message))
+        def on_event(step: str | None, export_state: str, message: str) -> None:
+            recorder.event(
+                EventWrite(time.time(), "export", step, None, export_state, None, message)
+            )
 
-        exports = Exports(config, campaign_id, cluster_path, on_event, history)
-        return cls(exports, plan, counts, recorder, manifest)
+        exports = Exports(config, state.campaign_id, folder, on_event, history)
+        return cls(exports, state.plan, state.counts, recorder, manifest)
 
     def __init__(
         self,

@@ -8,82 +8,70 @@ survive a crash goes through the recorder.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from distributed import Client
 
 from orchestrator.engine.batch import BatchSteps
 from orchestrator.engine.config import EngineConfig
-from orchestrator.engine.outcome import Outcome
 from orchestrator.engine.plan import Plan
 from orchestrator.engine.recorder import Recorder
-from orchestrator.engine.slots import Counts, Slot
+from orchestrator.engine.slots import Counts, Slot, public_point
 from orchestrator.results import ResultsLocation
-from orchestrator.store import Store
+from orchestrator.store import EventWrite, Store
 
 Upstream = dict[str, Any]
 """What a queued task is given of its upstream tasks: futures or outcomes, by step name."""
 
 
-class Move(Protocol):
-    """The engine's one state transition (`Engine._move`), as the parts call it."""
-
-    def __call__(
-        self,
-        slot: Slot,
-        new: str,
-        *,
-        outcome: Outcome | None = None,
-        error: str | None = None,
-        worker: str | None = None,
-        attempt_note: bool = False,
-        quiet: bool = False,
-    ) -> None: ...
+Move = Callable[..., None]
+"""The engine's one state transition, `Engine._move(slot, new, *, outcome, error, worker,
+quiet)`, as the parts call it."""
 
 
+@dataclass
 class RunState:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        client: Client,
-        campaign_id: str,
-        config: EngineConfig,
-        location: ResultsLocation,
-        plan: Plan,
-        counts: Counts,
-        recorder: Recorder,
-        batch: BatchSteps | None,
-    ):
-        self.store = store
-        self.client = client
-        self.campaign_id = campaign_id
-        self.config = config
-        self.location = location
-        self.plan = plan
-        self.counts = counts
-        self.recorder = recorder
-        self.batch = batch
-        # the window: points admitted and not yet finished, by point, then by step
-        self.active: dict[int, dict[str, Slot]] = {}
-        self.parked: set[int] = set()  # admitted, but waiting on a single step: off the window
-        self.readmit: deque[int] = deque()  # parked points free to go on, in order
-        self.next_point = 0  # the first point never admitted
-        self.singles: dict[str, Slot] = {}
-        # the results of foreach steps that a single step gathers, by point
-        self.gather_refs: dict[str, list[Any]] = {
+    store: Store
+    client: Client
+    campaign_id: str
+    config: EngineConfig
+    location: ResultsLocation
+    plan: Plan
+    counts: Counts
+    recorder: Recorder
+    batch: BatchSteps | None
+    # the window: points admitted and not yet finished, by point, then by step
+    active: dict[int, dict[str, Slot]] = field(default_factory=dict)
+    parked: set[int] = field(default_factory=set)  # waiting on a single step: off the window
+    readmit: deque[int] = field(default_factory=deque)  # parked points free to go on, in order
+    next_point: int = 0  # the first point never admitted
+    singles: dict[str, Slot] = field(default_factory=dict)
+    # the results of foreach steps that a single step gathers, by point (see __post_init__)
+    gather_refs: dict[str, list[Any]] = field(default_factory=dict)
+    inflight: dict[Any, Slot] = field(default_factory=dict)  # Dask key → slot, in order
+    retries: list[tuple[float, int, Slot]] = field(default_factory=list)  # (due, seq, slot)
+    to_submit: dict[str, list[tuple[Slot, Upstream]]] = field(default_factory=dict)
+    cancelling: bool = False  # the whole campaign is being cancelled
+    cancelled_steps: set[str] = field(default_factory=set)
+    cancelled_points: set[int] = field(default_factory=set)
+    cancelled_tasks: set[tuple[str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        plan = self.plan
+        self.gather_refs = {
             name: [None] * plan.points
             for name in plan.foreach_steps
             if plan.gathered_by_someone(name)
         }
-        self.inflight: dict[Any, Slot] = {}  # Dask key → slot, in submission order
-        self.retries: list[tuple[float, int, Slot]] = []  # a heap: (due, sequence, slot)
-        self.to_submit: dict[str, list[tuple[Slot, Upstream]]] = {}
-        self.cancelling = False  # the whole campaign is being cancelled
-        self.cancelled_steps: set[str] = set()
-        self.cancelled_points: set[int] = set()
-        self.cancelled_tasks: set[tuple[str, int]] = set()
+
+    def release_parked(self) -> None:
+        """A single step is resolved: parked points re-enter the window as it has room."""
+        queued = set(self.readmit)
+        self.readmit.extend(p for p in sorted(self.parked) if p not in queued)
 
     def is_cancelled(self, step: str, point: int) -> bool:
         """A cancel control covers this task (its step, its point, or itself)."""
@@ -92,3 +80,16 @@ class RunState:
             or point in self.cancelled_points
             or (step, point) in self.cancelled_tasks
         )
+
+
+def task_event(slot: Slot, state: str, message: str | None, at: float | None = None) -> EventWrite:
+    """An event of the task in `slot` (at `at`, or now)."""
+    return EventWrite(
+        time.time() if at is None else at,
+        "task",
+        slot.step,
+        public_point(slot.point),
+        state,
+        slot.attempt,
+        message,
+    )
