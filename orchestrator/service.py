@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
-from orchestrator.engine.exports import ExportConfig
 from orchestrator.engine.plan import compile_plan
 from orchestrator.errors import InvalidRequest, SpecError, TaskNotFound
 from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
+from orchestrator.results.exports import ExportConfig
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension

@@ -10,14 +10,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.engine.engine import Engine, EngineConfig, Progress
+    from orchestrator.engine.config import EngineConfig
+    from orchestrator.engine.engine import Engine
     from orchestrator.engine.execute import TaskCall, execute_task
+    from orchestrator.engine.manifest import Progress
     from orchestrator.engine.outcome import Outcome
 
 _WHERE = {
     "Engine": "orchestrator.engine.engine",
-    "EngineConfig": "orchestrator.engine.engine",
-    "Progress": "orchestrator.engine.engine",
+    "EngineConfig": "orchestrator.engine.config",
+    "Progress": "orchestrator.engine.manifest",
     "TaskCall": "orchestrator.engine.execute",
     "execute_task": "orchestrator.engine.execute",
     "Outcome": "orchestrator.engine.outcome",

@@ -1,165 +1,85 @@
-"""Lustre → S3 for one campaign: FSx export tasks after its steps or at its end.
+"""When the engine exports a campaign's results from Lustre to S3, and how it hears back.
 
-A campaign whose results are a cluster path on the cluster's FSx for Lustre is exported to
-the file system's data repository (S3) by `EXPORT_TO_REPOSITORY` tasks: one per step as the
-step ends (`export_after: step`), and one for the whole campaign folder at the end (the
-manifest included; FSx copies only what changed). Each export is followed in a thread of
-its own and recorded as events (`export` started / succeeded / failed); the campaign ends
-`failed`, naming the export, when one fails. A resumed campaign asks again with the same
-request token, so FSx returns the export already under way instead of starting another.
+The FSx work is in `orchestrator.results.exports` (and its API calls in
+`orchestrator.results.fsx`); this module ties it to one run: a step is exported once, when
+its every task has ended; the export's own events go through the engine's recorder, so
+they are committed with the campaign's other events; the whole campaign is exported at the
+end only after every result is durable in the store and in the manifest.
 """
 
 from __future__ import annotations
 
-import logging
-import posixpath
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from orchestrator import export
+from orchestrator.engine.manifest import Manifest
+from orchestrator.engine.plan import Plan
 from orchestrator.engine.recorder import Recorder
-from orchestrator.results.location import cluster_path
-from orchestrator.store import EventRecord, EventWrite
-
-logger = logging.getLogger(__name__)
-
-CAMPAIGN = "campaign"  # the scope of the export of the whole campaign folder
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    file_system_id: str
-    mount_dir: str = "/lustre"
-    after: Literal["step", "campaign"] = "campaign"
-    poll_interval: float = 30.0
-    timeout: float = 6 * 3600.0
-
-    def covers(self, cluster_path: str | None) -> bool:
-        """True when results at `cluster_path` are on this file system."""
-        if cluster_path is None:
-            return False
-        mount = posixpath.normpath(self.mount_dir)
-        return cluster_path.startswith(mount.rstrip("/") + "/")
+from orchestrator.engine.slots import Counts
+from orchestrator.engine.state import RunState
+from orchestrator.results.exports import ExportConfig, Exports
+from orchestrator.states import TASK_TERMINAL
+from orchestrator.store import EventWrite
 
 
-class Exports:
+class ExportSchedule:
+    @classmethod
+    def create(
+        cls, config: ExportConfig | None, state: RunState, manifest: Manifest
+    ) -> ExportSchedule | None:
+        """The schedule of a campaign whose results are on the exported file system; None
+        for any other campaign."""
+        folder = state.location.cluster_path
+        if config is None or not config.covers(folder):
+            return None
+        assert folder is not None
+        history = state.store.events(state.campaign_id, kind="export", limit=10**6)
+        recorder = state.recorder
+
+        def on_event(step: str | None, export_state: str, message: str) -> None:
+            recorder.event(
+                EventWrite(time.time(), "export", step, None, export_state, None, message)
+            )
+
+        exports = Exports(config, state.campaign_id, folder, on_event, history)
+        return cls(exports, state.plan, state.counts, recorder, manifest)
+
     def __init__(
         self,
-        config: ExportConfig,
-        campaign_id: str,
-        folder: str,
+        exports: Exports,
+        plan: Plan,
+        counts: Counts,
         recorder: Recorder,
-        history: list[EventRecord],
+        manifest: Manifest,
     ):
-        self.config = config
-        self.campaign_id = campaign_id
-        self.folder = folder
+        self.exports = exports
+        self.plan = plan
+        self.counts = counts
         self.recorder = recorder
-        # exports that ended before (an earlier run): the next one of a scope is a new one
-        self._ended = Counter(
-            e.step or CAMPAIGN
-            for e in history
-            if e.kind == "export" and e.state in ("succeeded", "failed")
-        )
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self.failures: list[str] = []
-        self.repositories = self._repositories()
+        self.manifest = manifest
+        # steps whose every task ended (exported once each, as they end)
+        self.ended_steps = {name for name in plan.steps if self._step_ended(name)}
 
-    def _repositories(self) -> list[export.Repository]:
-        """Where the exports put the campaign's files (FSx's data repository associations);
-        none known when FSx cannot tell (the exports will then say why they fail)."""
-        try:
-            return export.repositories(
-                export.fsx_client(), self.config.file_system_id, self.config.mount_dir
-            )
-        except Exception as exc:
-            logger.warning("the S3 locations of exported files are unknown: %s", exc)
-            return []
+    def note_outputs(self, outputs: list[dict[str, Any]]) -> None:
+        """On Lustre: each file is also listed where the export puts it."""
+        for output in outputs:
+            exported = self.exports.exported_url(output["url"])
+            if exported is not None:
+                output["exported_url"] = exported
 
-    def exported_url(self, url: str) -> str | None:
-        """The S3 URL a file of the campaign (`cluster:///…`) gets once exported."""
-        path = cluster_path(url)
-        if path is None:
-            return None
-        for repository in self.repositories:  # longest path first
-            found = repository.s3_url(path)
-            if found is not None:
-                return found
-        return None
-
-    def after_step(self, step: str) -> None:
-        if self.config.after == "step":
-            self._start(step, [posixpath.join(self.folder, step)])
+    def after_task(self, step: str) -> None:
+        if step not in self.ended_steps and self._step_ended(step):
+            self.ended_steps.add(step)
+            self.exports.after_step(step)
 
     def at_end(self, tick: Callable[[], None], every: float) -> list[str]:
-        """Export the whole campaign folder and wait for every export (calling `tick`, the
-        runner's heartbeat, `every` seconds meanwhile); the failures."""
-        self._start(CAMPAIGN, [self.folder])
-        for thread in list(self._threads):
-            while thread.is_alive():
-                thread.join(every)
-                tick()
-        return list(self.failures)
+        """Every result durable in the store and the manifest, then exported to S3; the
+        failures."""
+        self.recorder.flush()
+        self.manifest.flush()
+        return self.exports.at_end(tick, every)
 
-    def _start(self, scope: str, paths: list[str]) -> None:
-        try:
-            client = export.fsx_client()  # one per export, made here: in the engine's order
-        except Exception as exc:  # no region, no credentials: a failed export, said so
-            message = f"FSx export of {', '.join(paths)} could not start: {exc}"
-            self.failures.append(message)
-            self._event(None if scope == CAMPAIGN else scope, "failed", message)
-            return
-        thread = threading.Thread(
-            target=self._run,
-            args=(client, scope, paths),
-            name=f"fsx-export-{scope}",
-            daemon=True,
-        )
-        self._threads.append(thread)
-        thread.start()
-
-    def _run(self, client: Any, scope: str, paths: list[str]) -> None:
-        step = None if scope == CAMPAIGN else scope
-        with self._lock:
-            token = export.request_token(self.campaign_id, scope, self._ended[scope])
-            self._ended[scope] += 1
-        try:
-            task_id = export.start_export(
-                client,
-                self.config.file_system_id,
-                paths,
-                mount_point=self.config.mount_dir,
-                request_token=token,
-            )
-            self._event(step, "started", f"FSx export {task_id} of {', '.join(paths)} to S3")
-            counts = export.wait_export(
-                client, task_id, self.config.poll_interval, self.config.timeout
-            )
-        except export.ExportFailed as exc:
-            self.failures.append(str(exc))
-            self._event(step, "failed", str(exc))
-            return
-        except Exception as exc:  # a bug or the unexpected: still a failed export, said so
-            logger.exception("FSx export of %s failed", paths)
-            message = f"FSx export of {', '.join(paths)} failed: {exc}"
-            self.failures.append(message)
-            self._event(step, "failed", message)
-            return
-        summary = (
-            f"FSx export {counts.task_id}: {counts.succeeded} of {counts.total} files"
-            f" exported to S3, {counts.failed} failed"
-        )
-        if counts.failed:
-            where = f"; the failed files are listed under {counts.report}" if counts.report else ""
-            self.failures.append(summary + where)
-            self._event(step, "failed", summary + where)
-            return
-        self._event(step, "succeeded", summary)
-
-    def _event(self, step: str | None, state: str, message: str) -> None:
-        self.recorder.event(EventWrite(time.time(), "export", step, None, state, None, message))
+    def _step_ended(self, step: str) -> bool:
+        ended = sum(self.counts.get(step, s) for s in TASK_TERMINAL)
+        return ended >= self.plan.total(step)

@@ -76,3 +76,9 @@ def unwrap(value: Any) -> Any:
     if isinstance(value, list):
         return [unwrap(v) for v in value]
     return value
+
+
+def last_line(text: str) -> str:
+    """The line of an error worth showing (a traceback's last), at most 500 characters."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else text[:500]

@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.engine.outcome import Outcome
+from orchestrator.states import TASK_TERMINAL, TaskState
+from orchestrator.store import SINGLE
 
 # In-memory states beyond the stored ones: `held` (an upstream failed: never run; stored as
 # pending, so a restart runs it) and `waiting` (a retry's backoff; stored as queued).
 HELD = "held"
-RESOLVED = frozenset({"succeeded", "failed", "cancelled", HELD})
+RESOLVED = frozenset({*TASK_TERMINAL, HELD})
 
 
 @dataclass(slots=True)
 class Slot:
     step: str
     point: int  # -1 for a step without foreach
-    state: str = "pending"
+    state: str = TaskState.PENDING  # a TaskState, or HELD
     attempt: int = 0
     failures: int = 0
     waiting: bool = False  # in a retry's backoff (stored as queued)
@@ -47,7 +49,7 @@ class Counts:
         self.by_step: dict[str, defaultdict[str, int]] = {}
         for step, total in totals.items():
             counts: defaultdict[str, int] = defaultdict(int, stored.get(step, {}))
-            counts["pending"] += total - sum(stored.get(step, {}).values())
+            counts[TaskState.PENDING] += total - sum(stored.get(step, {}).values())
             self.by_step[step] = counts
 
     def move(self, step: str, old: str, new: str) -> None:
@@ -58,7 +60,7 @@ class Counts:
     def grow(self, step: str, added: int) -> None:
         """The step has `added` more tasks (points were added to the campaign)."""
         self.totals[step] += added
-        self.by_step[step]["pending"] += added
+        self.by_step[step][TaskState.PENDING] += added
 
     def get(self, step: str, state: str) -> int:
         return self.by_step[step].get(state, 0)
@@ -68,3 +70,8 @@ class Counts:
             step: {"total": self.totals[step], **{k: v for k, v in c.items() if v}}
             for step, c in self.by_step.items()
         }
+
+
+def public_point(point: int) -> int | None:
+    """A task's point as the store's readers see it: None for a step without foreach."""
+    return None if point == SINGLE else point

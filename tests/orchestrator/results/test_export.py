@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from orchestrator.export import (
+from orchestrator.results.fsx import (
     ExportCounts,
     ExportFailed,
     ExportTimeout,

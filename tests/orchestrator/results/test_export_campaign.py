@@ -3,7 +3,7 @@ engine: after each step or at its end, followed to completion, recorded as event
 campaign fails, naming the export, when it fails.
 
 FSx is the one part that cannot run here: moto does not implement data repository tasks, so
-botocore's Stubber stands in for FSx behind `orchestrator.export.fsx_client` (our seam):
+botocore's Stubber stands in for FSx behind `orchestrator.results.fsx.fsx_client` (our seam):
 requests are still checked against the real FSx API model and replies parsed as boto3 would.
 The cluster is local, so the "Lustre" mount is a folder of this machine.
 """
@@ -21,9 +21,9 @@ from botocore.stub import ANY, Stubber
 
 from cluster.local import LocalCompute
 from cluster.settings import ClusterSettings
-from orchestrator import export
 from orchestrator.kg.embedded import EmbeddedKnowledgeGraph
 from orchestrator.kg.settings import embedded_path
+from orchestrator.results import fsx as export
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from orchestrator.spec import parse_document
