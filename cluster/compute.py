@@ -1,4 +1,4 @@
-"""The engine's view of compute: a Dask client, a batch-job runner where there is one, a
+"""The engine's view of compute: a Dask client, a batch system where there is one, a
 dashboard link, and a way to close."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from distributed import Client
 
 if TYPE_CHECKING:
-    from cluster.slurm.batch import SlurmBatchRunner
+    from cluster.slurm.batch import SlurmBatch
 
 
 class Compute(Protocol):
     client: Client
 
     @property
-    def batch(self) -> SlurmBatchRunner | None:
+    def batch(self) -> SlurmBatch | None:
         """Runs `batch` steps as jobs of their own (SLURM); None without a batch system."""
         ...
 

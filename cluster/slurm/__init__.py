@@ -1,6 +1,6 @@
 """SLURM reached over SSH: worker jobs (dask-jobqueue), batch jobs, job states."""
 
-from cluster.slurm.batch import BatchJob, PollResult, SlurmBatchRunner, TaskEnd
+from cluster.slurm.batch import BatchJob, PollResult, SlurmBatch, TaskEnd
 from cluster.slurm.commands import JobStatus, SlurmCommands
 from cluster.slurm.states import TERMINAL, JobState, from_slurm
 
@@ -10,7 +10,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "PollResult",
-    "SlurmBatchRunner",
+    "SlurmBatch",
     "SlurmCommands",
     "TaskEnd",
     "from_slurm",

@@ -78,7 +78,10 @@ def driver_script(job: BatchJob, directory: str, partition: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-class SlurmBatchRunner:
+class SlurmBatch:
+    """The SLURM batch system as batch steps use it: job arrays submitted, tracked, polled and
+    cancelled over the SSH transport (one `sacct` per poll for every tracked job)."""
+
     def __init__(self, slurm: SlurmCommands, settings: SlurmSettings, work_dir: str):
         self.slurm = slurm
         self.settings = settings

@@ -15,7 +15,7 @@ from distributed.security import Security
 
 from cluster.errors import ClusterConfigError, ClusterStartError, SSHError
 from cluster.settings import ClusterSettings
-from cluster.slurm.batch import SlurmBatchRunner
+from cluster.slurm.batch import SlurmBatch
 from cluster.slurm.commands import SlurmCommands
 from cluster.slurm.jobqueue import SSHSLURMCluster
 from cluster.ssh import SSHTransport
@@ -38,7 +38,7 @@ class SlurmCompute:
             self.transport.close()
             raise ClusterStartError(f"cannot reach the cluster: {exc}") from exc
         self.slurm = SlurmCommands(self.transport, s.partition)
-        self.batch = SlurmBatchRunner(self.slurm, settings.slurm, self.work_dir)
+        self.batch = SlurmBatch(self.slurm, settings.slurm, self.work_dir)
         try:
             self.cluster = SSHSLURMCluster(**self._cluster_options())
             if s.adaptive:

@@ -21,7 +21,7 @@ from typing import Any
 from distributed import Client, Future
 
 from cluster.errors import ClusterError
-from cluster.slurm.batch import BatchJob, PollResult, SlurmBatchRunner, TaskEnd
+from cluster.slurm.batch import BatchJob, PollResult, SlurmBatch, TaskEnd
 from cluster.slurm.states import JobState
 from orchestrator.engine.execute import render_template
 from orchestrator.engine.outcome import Outcome, encode, unwrap
@@ -81,14 +81,14 @@ def sbatch_options(batch: BatchSpec, step: Step) -> list[str]:
 class BatchSteps:
     def __init__(
         self,
-        runner: SlurmBatchRunner,
+        system: SlurmBatch,
         client: Client,
         campaign_id: str,
         location: ResultsLocation,
         store_limit: int,
         poll_interval: float,
     ):
-        self.runner = runner
+        self.system = system
         self.client = client
         self.campaign_id = campaign_id
         self.location = location
@@ -104,7 +104,7 @@ class BatchSteps:
         sub = self.location.task_prefix(step, None if point == SINGLE else point)
         if self.location.cluster_path is not None:
             return posixpath.join(self.location.cluster_path, sub)
-        return posixpath.join(self.runner.root.rsplit("/", 1)[0], "out", self.campaign_id, sub)
+        return posixpath.join(self.system.root.rsplit("/", 1)[0], "out", self.campaign_id, sub)
 
     def submit(
         self,
@@ -144,7 +144,7 @@ class BatchSteps:
             array_parallelism=step.batch.array_parallelism,
             prologue=[f"module load {shlex.quote(m)}" for m in step.batch.modules],
         )
-        ids = self.runner.submit(job)
+        ids = self.system.submit(job)
         for (slot, _, _), job_id in zip(batch, ids, strict=True):
             slot.job_ref = str(JobRef(name, ids.index(job_id), job_id))
             slot.future = job_id
@@ -158,12 +158,12 @@ class BatchSteps:
             return False
         job_id = ref.job_id
         if job_id is None:
-            found = self.runner.find(ref.name)
+            found = self.system.find(ref.name)
             if found is None:
                 return False
             job_id = f"{found}_{ref.index}"
             slot.job_ref = str(JobRef(ref.name, ref.index, job_id))
-        self.runner.track(job_id, ref.name, self.output_dir(slot.step, slot.point))
+        self.system.track(job_id, ref.name, self.output_dir(slot.step, slot.point))
         slot.future = job_id
         self.inflight[job_id] = slot
         return True
@@ -173,7 +173,7 @@ class BatchSteps:
         if isinstance(job_id, str):
             self.inflight.pop(job_id, None)
             try:
-                self.runner.cancel([job_id])
+                self.system.cancel([job_id])
             except ClusterError as exc:
                 logger.warning("could not cancel SLURM job %s: %s", job_id, exc)
         slot.future = None
@@ -190,7 +190,7 @@ class BatchSteps:
         self._undescribed = []
         if len(finished) < len(self.inflight):  # some jobs may still run: ask SLURM
             try:
-                result = self.runner.poll()
+                result = self.system.poll()
             except ClusterError as exc:  # the head node may be briefly unreachable
                 logger.warning("could not poll batch jobs: %s", exc)
                 result = PollResult()
@@ -221,7 +221,7 @@ class BatchSteps:
             return {}
         folders = {id(slot): self.output_dir(slot.step, slot.point) for slot in slots}
         try:
-            found = self.runner.describe_dirs(sorted(set(folders.values())))
+            found = self.system.describe_dirs(sorted(set(folders.values())))
         except ClusterError as exc:
             logger.warning("could not list the outputs of ended batch tasks (next poll): %s", exc)
             return None

@@ -135,17 +135,17 @@ class Engine:
         counts = Counts(
             {name: plan.total(name) for name in plan.steps}, self.store.task_counts(cid)
         )
-        batch_runner = self.compute.batch if self.compute is not None else None
+        batch_system = self.compute.batch if self.compute is not None else None
         batch = (
             BatchSteps(
-                batch_runner,
+                batch_system,
                 self.client,
                 cid,
                 self.location,
                 config.store_limit,
                 config.batch_poll_interval,
             )
-            if batch_runner is not None
+            if batch_system is not None
             else None
         )
         state = RunState(
