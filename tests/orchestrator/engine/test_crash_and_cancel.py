@@ -128,7 +128,9 @@ def test_cancel_a_point_or_a_step_while_running(tmp_path: Path, scope: str):
     from orchestrator.spec import load_file
 
     env = _env(tmp_path / "data")
-    spec_path = _write_spec(tmp_path, points=20, seconds=0.3)
+    # a second per point: the cancel (a new process) lands well before the campaign's end,
+    # even on a busy machine where starting it takes seconds
+    spec_path = _write_spec(tmp_path, points=20, seconds=1.0)
     document = yaml.safe_load(spec_path.read_text())
     document["steps"]["after"] = {
         "run": "tests.workloads:scaled_work",
