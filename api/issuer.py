@@ -71,13 +71,17 @@ class DevIssuer:
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
 
     def verifier(
-        self, audience: str = "orchestrator", remember_seconds: float = 0.0
+        self,
+        audience: str = "orchestrator",
+        remember_seconds: float = 0.0,
+        leeway: float = 30.0,
     ) -> TokenVerifier:
         """A verifier that trusts exactly this issuer's key (no HTTP involved)."""
         return TokenVerifier(
             issuer=DEV_ISSUER,
             audience=audience,
             keys=self.jwks["keys"],
+            leeway=leeway,
             remember_seconds=remember_seconds,
         )
 
