@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from api.auth import TokenVerifier, project_group
+from orchestrator.private_paths import make_private_folder
 
 DEV_ISSUER = "orchestrator-dev-issuer"
 KEY_FILE = "dev-issuer-key.pem"
@@ -102,7 +103,7 @@ def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
     temporary file, then hard-linked into place, which fails if the other process won;
     either way the file is re-read, so both end up with the same key.
     """
-    _make_private_folder(path.parent)
+    make_private_folder(path.parent)  # an existing folder is left as its owner set it
     if not path.exists():
         _publish_new_key(path)
     try:
@@ -112,16 +113,6 @@ def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
     return key
-
-
-def _make_private_folder(folder: Path) -> None:
-    """Create `folder` as 0700; an existing folder is left as its owner set it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:
-        return
-    os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
 
 
 def _publish_new_key(path: Path) -> None:
