@@ -13,6 +13,7 @@ issuer and audience; every refusal is an `AuthError` whose reason is safe to sho
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -71,6 +72,8 @@ class Principal:
     username: str | None
     memberships: dict[str, frozenset[str]] = field(hash=False)
     realm_roles: frozenset[str] = frozenset()
+    valid_until: float = field(default=math.inf, compare=False)
+    """When its token stops being accepted (epoch seconds: `exp` plus the verifier's leeway)."""
 
     @property
     def is_service(self) -> bool:
@@ -199,7 +202,8 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(_reason(exc)) from exc
-        return _principal(claims), float(claims["exp"])
+        expires = float(claims["exp"])
+        return _principal(claims, expires + self._leeway), expires
 
     def _signing_key(self, kid: str | None, alg: str) -> jwt.PyJWK:
         ring = self._ring_for(kid)
@@ -251,7 +255,7 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return next((reason for kind, reason in _REASONS if isinstance(exc, kind)), "invalid token")
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
+def _principal(claims: dict[str, Any], valid_until: float) -> Principal:
     """The caller: `sub` if the token has one (PyJWT checked it is a string), else the first
     of `preferred_username`, `azp`, `client_id` that is a non-empty string."""
     if "sub" in claims:
@@ -270,6 +274,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
         username=username if isinstance(username, str) else None,
         memberships=parse_groups(claims.get("groups")),
         realm_roles=parse_realm_roles(claims),
+        valid_until=valid_until,
     )
 
 

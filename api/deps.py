@@ -37,11 +37,16 @@ Context = Annotated[AppContext, Depends(get_context)]
 BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", flags=re.IGNORECASE)
 
 
-async def current_user(request: Request, context: Context) -> Principal:
+def bearer_token(request: Request) -> str:
+    """The request's bearer token; MissingToken without one."""
     match = BEARER.match(request.headers.get("authorization", ""))
     if not match:
         raise MissingToken("a bearer token is required")
-    token = match.group(1)
+    return match.group(1)
+
+
+async def current_user(request: Request, context: Context) -> Principal:
+    token = bearer_token(request)
     verifier = context.verifier
     principal = verifier.remembered(token)
     if principal is None:

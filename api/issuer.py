@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from api.auth import TokenVerifier, project_group
+from orchestrator.private_paths import make_private_folder
 
 DEV_ISSUER = "orchestrator-dev-issuer"
 KEY_FILE = "dev-issuer-key.pem"
@@ -71,13 +72,17 @@ class DevIssuer:
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
 
     def verifier(
-        self, audience: str = "orchestrator", remember_seconds: float = 0.0
+        self,
+        audience: str = "orchestrator",
+        remember_seconds: float = 0.0,
+        leeway: float = 30.0,
     ) -> TokenVerifier:
         """A verifier that trusts exactly this issuer's key (no HTTP involved)."""
         return TokenVerifier(
             issuer=DEV_ISSUER,
             audience=audience,
             keys=self.jwks["keys"],
+            leeway=leeway,
             remember_seconds=remember_seconds,
         )
 
@@ -98,7 +103,7 @@ def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
     temporary file, then hard-linked into place, which fails if the other process won;
     either way the file is re-read, so both end up with the same key.
     """
-    _make_private_folder(path.parent)
+    make_private_folder(path.parent)  # an existing folder is left as its owner set it
     if not path.exists():
         _publish_new_key(path)
     try:
@@ -108,16 +113,6 @@ def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
     return key
-
-
-def _make_private_folder(folder: Path) -> None:
-    """Create `folder` as 0700; an existing folder is left as its owner set it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:
-        return
-    os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
 
 
 def _publish_new_key(path: Path) -> None:

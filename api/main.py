@@ -49,7 +49,8 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
         )
         return verifier, None
     issuer = DevIssuer(settings.data_dir)
-    return issuer.verifier(auth.audience, remember_seconds=REMEMBER_TOKENS), issuer
+    verifier = issuer.verifier(auth.audience, REMEMBER_TOKENS, auth.leeway)
+    return verifier, issuer
 
 
 def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) -> FastAPI:

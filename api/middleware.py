@@ -20,7 +20,12 @@ LATENCY = Histogram(
 
 
 class BodyLimit:
-    """413 for bodies over `limit` bytes, whether announced by Content-Length or streamed."""
+    """413 for bodies over `limit` bytes, whether announced by Content-Length or streamed.
+
+    A streamed (chunked) body is counted as the app reads it; past the limit, reading fails,
+    and whatever the app answers to a body it could not read (FastAPI: 400) is dropped for the
+    413 — unless the app had already started its answer before reading that far.
+    """
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app, self.limit = app, limit
@@ -34,18 +39,30 @@ class BodyLimit:
             await _too_large(send, self.limit)
             return
         seen = 0
+        exceeded = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                exceeded = True
                 raise _TooLarge
             return message
 
+        async def answer(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's answer to the body it could not read: 413 instead
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+            await self.app(scope, limited, answer)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
             await _too_large(send, self.limit)
 
 

@@ -21,6 +21,7 @@ from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
 from orchestrator.engine.plan import compile_plan
 from orchestrator.errors import InvalidRequest, SpecError, TaskNotFound
+from orchestrator.private_paths import make_private_folder
 from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
 from orchestrator.results.exports import ExportConfig
 from orchestrator.settings import Settings
@@ -44,6 +45,8 @@ DEFAULT_PROJECT = "local/default"
 class Service:
     def __init__(self, settings: Settings, store: Store | None = None, *, reader: bool = False):
         self.settings = settings
+        if not reader:  # before anything writes there (the SQLite file, the kg, the issuer key)
+            make_private_folder(settings.data_dir)
         self.store = store or Store(settings.database_url)
         if not reader:
             self.store.migrate()

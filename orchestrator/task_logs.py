@@ -30,7 +30,7 @@ def task_logs(
     tail: int,
 ) -> str:
     """The text of `orchestrator logs` and of the logs route; the last `tail` bytes of each
-    log file (a file that cannot be read is left out)."""
+    log file, read without reading the rest of it (a file that cannot be read is left out)."""
     prefix = location.task_prefix(row.step, row.point)
     lines = [f"task {task}: {row.state} (attempt {row.attempt})"]
     if row.worker:
@@ -47,8 +47,8 @@ def task_logs(
         lines += ["-- error", row.error.rstrip()]
     for name in LOG_FILES:
         try:
-            data = location.read_bytes(f"{prefix}/{name}")
+            data = location.read_tail(f"{prefix}/{name}", tail)
         except Exception:
             continue
-        lines += [f"-- {name}", data[-tail:].decode("utf-8", "replace").rstrip()]
+        lines += [f"-- {name}", data.decode("utf-8", "replace").rstrip()]
     return "\n".join(lines)

@@ -1,4 +1,12 @@
-"""A campaign's event history: JSON pages, or a live `text/event-stream`."""
+"""A campaign's event history: JSON pages, or a live `text/event-stream`.
+
+The live stream ends when the campaign has ended and every event was sent, when the client
+goes away, or when its caller may no longer read it (`api.stream_access`: the token expired,
+or, checked every `RECHECK_SECONDS`, no longer verifies or no longer names the project); the
+last ends with an `event: error` whose data is a problem (401, or 404 / 403 as a new request
+would get), without an `id`,
+so a client that gets a new token resumes with the same `Last-Event-ID`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +19,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CampaignDep, Context
+from api.deps import CampaignDep, Context, ProjectDep, bearer_token
+from api.errors import ApiError, AuthError, NotFound
 from api.schemas import EventPage, problems
+from api.stream_access import StreamAccess
 from orchestrator.service import Service
 
 router = APIRouter(
@@ -22,6 +32,7 @@ router = APIRouter(
 )
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+RECHECK_SECONDS = 30.0
 
 
 @router.get(
@@ -32,21 +43,26 @@ KEEPALIVE_SECONDS = 15.0
 async def events(
     request: Request,
     record: CampaignDep,
+    scope: ProjectDep,
     context: Context,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Any:
     """Events after `after`, numbered from 1. With `Accept: text/event-stream` the answer is
-    live (server-sent events, `id` = event number) until the campaign ends; reconnecting with
-    `Last-Event-ID` resumes after that event."""
+    live (server-sent events, `id` = event number) until the campaign ends, or until the token
+    expires (a last `event: error`); reconnecting with `Last-Event-ID` resumes after that
+    event."""
     service = context.service
     if "text/event-stream" in request.headers.get("accept", ""):
         start = after
         if last_event_id and last_event_id.isdigit() and len(last_event_id) <= 18:
             start = int(last_event_id)
+        access = StreamAccess(
+            context.verifier, bearer_token(request), scope.project, scope.user, RECHECK_SECONDS
+        )
         return StreamingResponse(
-            _stream(request, service, record.id, start),
+            _stream(request, service, access, record.id, start),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -55,10 +71,14 @@ async def events(
 
 
 async def _stream(
-    request: Request, service: Service, campaign_id: str, after: int
+    request: Request, service: Service, access: StreamAccess, campaign_id: str, after: int
 ) -> AsyncIterator[str]:
     idle = 0.0
     while True:
+        refusal = await access.refusal()
+        if refusal is not None:
+            yield _error_event(refusal, request.url.path)
+            return
         rows, ended = await run_in_threadpool(service.event_batch, campaign_id, after)
         for event in rows:
             after = event.seq
@@ -74,3 +94,17 @@ async def _stream(
         if idle >= KEEPALIVE_SECONDS:
             idle = 0.0
             yield ": keep-alive\n\n"
+
+
+def _error_event(error: ApiError, path: str) -> str:
+    """The problem a new request would get, as the stream's last event (no `id`)."""
+    status, title = next((s, t) for kind, s, t in _STATUSES if isinstance(error, kind))
+    body = {"type": "about:blank", "title": title, "status": status, "detail": error.reason}
+    return f"event: error\ndata: {json.dumps({**body, 'instance': path})}\n\n"
+
+
+_STATUSES: tuple[tuple[type[ApiError], int, str], ...] = (
+    (AuthError, 401, "Unauthorized"),
+    (NotFound, 404, "Not Found"),
+    (ApiError, 403, "Forbidden"),
+)

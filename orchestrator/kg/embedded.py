@@ -50,6 +50,7 @@ from orchestrator.kg.errors import KnowledgeGraphError, KnowledgeGraphUnavailabl
 from orchestrator.kg.model import Registrable
 from orchestrator.kg.quads import to_quads, to_quads_via_jsonld
 from orchestrator.kg.vocabulary import CONTEXT
+from orchestrator.private_paths import make_private_folder
 
 T = TypeVar("T")
 _POLL = 0.02
@@ -265,7 +266,7 @@ class EmbeddedKnowledgeGraph:
             self._lock.release()
 
     def _open(self, deadline: float, timeout: float) -> pyoxigraph.Store:
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.path)
         while True:
             try:
                 return pyoxigraph.Store(str(self.path))

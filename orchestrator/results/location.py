@@ -23,6 +23,8 @@ from orchestrator.results.retry import retrying
 
 _MEDIA_TYPES = {".log": "text/plain", ".jsonl": "application/jsonl", ".npy": "application/x-npy"}
 _SKIPPED_SUFFIX = ".tmp"  # half-written files (write_bytes' temporary names)
+_RANGED_CAT = frozenset({"file", "local", "s3", "s3a"})
+"""Protocols whose `cat_file` reads only the range asked for (sshfs reads the whole file)."""
 CLUSTER_SCHEME = "cluster://"
 """`cluster:///lustre/…`: a path on the project's cluster (its Lustre), written by the tasks."""
 
@@ -158,6 +160,21 @@ class ResultsLocation:
         except (OSError, FileNotFoundError) as exc:
             raise ResultsError(f"cannot read {self.url(relpath)}: {exc}") from exc
 
+    def read_tail(self, relpath: str, size: int) -> bytes:
+        """The last `size` bytes of a file (all of it if shorter), reading only those bytes:
+        a ranged read where `cat_file` honours ranges (local, S3), else open, seek and read."""
+        if size <= 0:
+            return b""
+        path = self.path(relpath)
+        try:
+            if _protocols(self.fs) & _RANGED_CAT:
+                return bytes(self.fs.cat_file(path, start=-size))
+            with self.fs.open(path, "rb") as handle:
+                handle.seek(max(0, int(self.fs.size(path)) - size))
+                return bytes(handle.read(size))
+        except (OSError, FileNotFoundError) as exc:
+            raise ResultsError(f"cannot read {self.url(relpath)}: {exc}") from exc
+
     def store_dir(
         self,
         local: Path,
@@ -283,6 +300,11 @@ class ResultsLocation:
                 )
                 texts += [data[part].decode() for part in parts]
         return [json.loads(line) for text in texts for line in text.splitlines() if line]
+
+
+def _protocols(fs: Any) -> set[str]:
+    protocol = fs.protocol
+    return {protocol} if isinstance(protocol, str) else set(protocol)
 
 
 def _files_under(folder: Path) -> list[str]:

@@ -1,6 +1,8 @@
 """The connection to the state store: engine, SQLite pragmas, transactions, migrations.
 
-SQLite (WAL, synchronous=FULL) by default, PostgreSQL by URL. A write runs in one
+SQLite (WAL, synchronous=FULL) by default, PostgreSQL by URL. A SQLite file is created
+empty with mode 0600 before SQLite opens it (its -wal and -shm files get the same mode from
+SQLite), in a folder created 0700 if missing (`orchestrator.private_paths`). A write runs in one
 transaction that commits before it returns, so nothing reported is ever lost; an
 unreachable database surfaces as `StoreError`, with the URL's password left out.
 """
@@ -17,9 +19,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from orchestrator.errors import StoreError
+from orchestrator.private_paths import make_private_file, make_private_folder
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -69,9 +73,11 @@ class Database:
 def _make_engine(url: str, echo: bool) -> Engine:
     try:
         if url.startswith("sqlite"):
-            database = url.split("///", 1)[-1]
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            parsed = make_url(url)
+            database = parsed.database
+            if database and database != ":memory:" and "uri" not in parsed.query:
+                make_private_folder(Path(database).parent)
+                make_private_file(Path(database))
             engine = create_engine(url, echo=echo, connect_args={"timeout": 60})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
@@ -91,8 +97,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:

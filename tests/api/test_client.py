@@ -5,8 +5,6 @@ HTTP transport (the client's own `transport` seam); everything else is the real 
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 
 from api.issuer import DevIssuer
@@ -25,6 +22,7 @@ from orchestrator.client import _client as client_module
 from orchestrator.errors import SettingsError, SpecError
 from orchestrator.settings import ClusterSettings, Settings
 from tests.conftest import fast_engine
+from tests.fixtures.api import served
 
 PROJECT = "lab/client"
 
@@ -70,29 +68,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         engine=fast_engine(),
         cluster=ClusterSettings(local=LocalSettings(n_workers=1, dashboard_address=None)),
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Server(f"http://127.0.0.1:{port}", DevIssuer(settings.data_dir))
-    finally:
-        uv.should_exit = True
-        thread.join(60)
-        assert not thread.is_alive(), "the server did not stop"
+    with served(create_app(settings)) as url:
+        yield Server(url, DevIssuer(settings.data_dir))
 
 
 @pytest.fixture
