@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.spec.syntax import ACCOUNT, CONSTRAINT, MODULE, PARTITION, check_name
 from orchestrator.sweep import (
     MAX_POINTS,
     Axis,
@@ -128,6 +130,14 @@ class Resources(_Strict):
     gpus: int = Field(default=0, ge=0)
 
 
+def _module_name(value: str) -> str:
+    return check_name("module", MODULE, value)
+
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ModuleName = Annotated[str, AfterValidator(_module_name)]
+
+
 class BatchSpec(_Strict):
     """A step that is its own SLURM job (executed by the cluster package)."""
 
@@ -139,11 +149,24 @@ class BatchSpec(_Strict):
     account: str | None = None
     constraint: str | None = None
     exclusive: bool = False
-    modules: list[str] = Field(default_factory=list)
-    env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
-        default_factory=dict
-    )
+    modules: list[ModuleName] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
     array_parallelism: int | None = Field(default=None, ge=1)
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("partition", PARTITION, value)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("account", ACCOUNT, value)
+
+    @field_validator("constraint")
+    @classmethod
+    def _constraint(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("constraint", CONSTRAINT, value)
 
 
 StepKind = Literal["run", "command", "batch"]

@@ -188,6 +188,17 @@ INVALID_SPECS = {
         """,
         ["steps.s.run", "does not accept unexpected"],
     ),
+    "partition": (
+        """
+        name: partition
+        steps:
+          s:
+            batch:
+              script: "srun x"
+              partition: "debug\\necho INJECTED\\n#SBATCH --array=0-999"
+        """,
+        ["steps.s.batch.partition", "not a SLURM partition name"],
+    ),
     "yaml": ("name: [unclosed\nsteps: {\n", ["is not valid YAML/JSON", "spec.yaml"]),
     "empty": ("# nothing here\n", ["spec.yaml is empty"]),
 }
