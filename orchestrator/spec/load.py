@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import SpecError, SpecIssue
 from orchestrator.spec.model import CampaignSpec
+from orchestrator.spec.syntax import non_finite
 from orchestrator.spec.validate import check_semantics
 
 
@@ -20,9 +21,13 @@ def parse_document(document: Mapping[str, Any] | CampaignSpec) -> CampaignSpec:
     """Validate a spec document (a mapping) and return the model, or raise SpecError."""
     if isinstance(document, CampaignSpec):
         spec = document
+        if issues := non_finite(spec.model_dump(by_alias=True)):
+            raise SpecError(issues)
     else:
         if not isinstance(document, Mapping):
             raise SpecError.single("", "a campaign spec is a mapping of fields")
+        if issues := non_finite(document):
+            raise SpecError(issues)
         try:
             spec = CampaignSpec.model_validate(dict(document))
         except ValidationError as exc:
@@ -72,6 +77,8 @@ def _from_text(text: str, source: str) -> Any:
         document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SpecError.single("", f"{source} is not valid YAML/JSON: {exc}") from None
+    except RecursionError:
+        raise SpecError.single("", f"{source} is nested too deeply") from None
     if document is None:
         raise SpecError.single("", f"{source} is empty")
     return document

@@ -6,6 +6,7 @@ Unknown keys are errors, so a misspelt field is reported rather than ignored.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -74,6 +75,8 @@ def _linspace(args: Any) -> LinspaceAxis:
         raise ValueError("linspace's n must be a whole number ≥ 1 (an empty axis)")
     if n > MAX_POINTS:
         raise ValueError(f"linspace's n is more than {MAX_POINTS}")
+    if not math.isfinite(float(stop) - float(start)):
+        raise ValueError("linspace's stop - start is beyond the range of floats")
     return LinspaceAxis(float(start), float(stop), n)
 
 
@@ -84,10 +87,14 @@ def _range(args: Any) -> RangeAxis:
     if step == 0:
         raise ValueError("range's step must not be 0")
     axis = RangeAxis(start, stop, step)
-    if axis.size == 0:
+    try:
+        size = axis.size
+    except OverflowError:  # (stop - start) / step beyond floats
+        raise ValueError(f"range {list(args)} has too many values to count") from None
+    if size == 0:
         raise ValueError(f"range {list(args)} is empty")
-    if axis.size > MAX_POINTS:
-        raise ValueError(f"range {list(args)} has {axis.size} values, more than {MAX_POINTS}")
+    if size > MAX_POINTS:
+        raise ValueError(f"range {list(args)} has {size} values, more than {MAX_POINTS}")
     return axis
 
 

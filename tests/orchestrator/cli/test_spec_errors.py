@@ -199,6 +199,15 @@ INVALID_SPECS = {
         """,
         ["steps.s.batch.partition", "not a SLURM partition name"],
     ),
+    "overflow": (
+        """
+        name: overflow
+        parameters: {x: {range: [0, 1.0e+400]}}
+        steps:
+          s: {command: "echo {{ x }}", foreach: true}
+        """,
+        ["parameters.x.range.1", "not a finite number"],
+    ),
     "yaml": ("name: [unclosed\nsteps: {\n", ["is not valid YAML/JSON", "spec.yaml"]),
     "empty": ("# nothing here\n", ["spec.yaml is empty"]),
 }
