@@ -7,6 +7,7 @@ so the engine collects successes and failures alike in one batched gather.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import logging
 import os
 import shlex
@@ -26,6 +27,7 @@ from orchestrator.context import TaskContext
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.errors import CommandFailed, TaskTimeout
 from orchestrator.results import ResultsLocation, upload
+from orchestrator.spec.callables import select_keywords
 from orchestrator.spec.validate import PLACEHOLDER, import_callable
 
 STARTED_TOPIC = "orchestrator-task-started"
@@ -48,6 +50,7 @@ class TaskCall:
     with_: dict[str, Any] = field(default_factory=dict)
     pass_params: tuple[str, ...] | None = None  # None: all (the callable has **kwargs)
     pass_ctx: bool = False
+    keywords_known: bool = True  # False: pass_params/pass_ctx read off the imported callable
     timeout: float | None = None
     store_limit: int = 65536
     inline_limit: int = 1 << 20
@@ -229,6 +232,8 @@ def _callable(target: str, import_paths: tuple[str, ...]) -> Any:
 
 def _run_callable(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> Any:
     func = _callable(call.target, call.import_paths)
+    if not call.keywords_known:
+        call.pass_params, call.pass_ctx = _keywords_of(func, call)
     if call.pass_params is None:
         kwargs = dict(call.parameters)
     else:
@@ -240,6 +245,14 @@ def _run_callable(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) ->
     if call.timeout is None:
         return func(**kwargs)
     return _with_deadline(func, kwargs, call.timeout)
+
+
+def _keywords_of(func: Any, call: TaskCall) -> tuple[tuple[str, ...] | None, bool]:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # no signature to read: every parameter, no ctx
+        signature = None
+    return select_keywords(signature, list(call.parameters), call.point is not None)
 
 
 def _with_deadline(func: Any, kwargs: dict[str, Any], timeout: float) -> Any:

@@ -1,4 +1,6 @@
-"""Checks across fields that pydantic cannot express: the DAG, sweeps, callables, templates."""
+"""Checks across fields that pydantic cannot express: the DAG, sweeps, callables, templates.
+
+Validation runs no code of the campaign's: callables are checked from their source."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from orchestrator.errors import SpecError, SpecIssue
+from orchestrator.spec.callables import CallableProblem, find_callable
 from orchestrator.spec.model import CampaignSpec, Step
 from orchestrator.sweep import MAX_POINTS, Sweep
 
@@ -164,7 +167,10 @@ def add_import_paths(paths: Iterable[str]) -> None:
 
 
 def import_callable(path: str) -> Callable[..., Any]:
-    """`package.module:function` → the function (ImportError/AttributeError if absent)."""
+    """`package.module:function` → the function (ImportError/AttributeError if absent).
+
+    Runs the module's code: for workers, which run it anyway; validation reads the source
+    instead (`spec.callables`)."""
     module_name, _, attr = path.partition(":")
     target: Any = importlib.import_module(module_name)
     for part in attr.split("."):
@@ -177,19 +183,18 @@ def import_callable(path: str) -> Callable[..., Any]:
 def _check_callable(
     path: str, target: str, offered: set[str], required: set[str]
 ) -> list[SpecIssue]:
+    """Checked from the module's source, never by importing it (see spec.callables)."""
     try:
-        func = import_callable(target)
+        found = find_callable(target)
     except ModuleNotFoundError as exc:
         return [SpecIssue(path, f"cannot import {target!r}: no module named {exc.name!r}")]
-    except (ImportError, AttributeError, TypeError) as exc:
+    except CallableProblem as exc:
         return [SpecIssue(path, f"cannot import {target!r}: {exc}")]
-    except Exception as exc:  # importing user code may raise anything
-        return [SpecIssue(path, f"importing {target!r} failed: {type(exc).__name__}: {exc}")]
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return []  # builtins without signatures: checked at run time
-    return _check_signature(path, target, signature, offered, required)
+    except BaseException as exc:  # a finder may raise anything, SystemExit included
+        return [SpecIssue(path, f"checking {target!r} failed: {type(exc).__name__}: {exc}")]
+    if found.signature is None:
+        return []  # the source does not say: checked when the worker imports it
+    return _check_signature(path, target, found.signature, offered, required)
 
 
 def _check_signature(
