@@ -26,6 +26,7 @@ from orchestrator.results.exports import ExportConfig
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension
+from orchestrator.spec.validate import check_gathered
 from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import build_status
 from orchestrator.store import (
@@ -71,6 +72,7 @@ class Service:
         import_paths: list[str] | None = None,
     ) -> str:
         """Store a validated campaign as `accepted`; nothing runs yet."""
+        check_gathered(spec, self.settings.engine.max_gathered_points)
         # the results folder is named after the campaign id, so the id is chosen first
         campaign_id = new_campaign_id()
         results = campaign_results_url(
@@ -303,6 +305,7 @@ class Service:
         document["extensions"] = [*document.get("extensions", []), block]
         add_import_paths(record.import_paths or [])
         spec = parse_document(document)
+        check_gathered(spec, self.settings.engine.max_gathered_points)
         rerun = compile_plan(spec, introspect=False).rerun_on_extend()
         extended, total = spec.to_document(), len(spec.make_sweep())
         if record.state == CampaignState.CANCELLED:

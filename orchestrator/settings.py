@@ -42,6 +42,8 @@ class EngineSettings(BaseModel):
     batch_poll_interval: float = Field(default=2.0, gt=0)
     upload_deadline: float = Field(default=300.0, gt=0)
     upload_block_size: int = Field(default=16 << 20, ge=5 << 20, le=5 << 30)
+    max_gathered_points: int = Field(default=1_000_000, ge=1)
+    """The most points a fan-in step may gather (it receives every point's result at once)."""
 
 
 class AuthSettings(BaseModel):

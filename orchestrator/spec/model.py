@@ -38,6 +38,9 @@ from orchestrator.units import parse_duration, parse_memory
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_STEPS = 1000
+"""The most steps a campaign may have: the graph checks are linear, but a DAG this size is
+already a mistake (a sweep, not steps, is the way to many tasks)."""
 CALLABLE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -285,6 +288,8 @@ class CampaignSpec(_Strict):
     @field_validator("steps")
     @classmethod
     def _step_names(cls, value: dict[str, Step]) -> dict[str, Step]:
+        if len(value) > MAX_STEPS:
+            raise ValueError(f"{len(value)} steps, more than a campaign may have ({MAX_STEPS})")
         for name in value:
             if not STEP_NAME.match(name) or name == "ctx":
                 raise ValueError(f"{name!r} is not a valid step name (a Python identifier)")
