@@ -10,7 +10,6 @@ import ctypes
 import inspect
 import logging
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -27,8 +26,10 @@ from orchestrator.context import TaskContext
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.errors import CommandFailed, TaskTimeout
 from orchestrator.results import ResultsLocation, upload
+from orchestrator.spec import shell_template
 from orchestrator.spec.callables import select_keywords
-from orchestrator.spec.validate import PLACEHOLDER, import_callable
+from orchestrator.spec.shell_template import as_text
+from orchestrator.spec.validate import import_callable
 
 STARTED_TOPIC = "orchestrator-task-started"
 LOG_FILES = ("stdout.log", "stderr.log", "task.log")
@@ -93,7 +94,7 @@ def _execute(
             output_url=location.url(prefix),
         )
         if call.kind == "command":
-            value = _run_command(call, ctx)
+            value = _run_command(call, ctx, upstream)
         else:
             value = _run_callable(call, ctx, upstream)
         stored, data, filename = encode(value, call.store_limit)
@@ -290,15 +291,22 @@ def _with_deadline(func: Any, kwargs: dict[str, Any], timeout: float) -> Any:
     return result
 
 
+MAX_COMMAND_BYTES = 131072
+"""The longest single argument Linux passes to a process (MAX_ARG_STRLEN): `bash -c` takes the
+whole command as one."""
+
+
 def render_template(template: str, values: dict[str, Any]) -> str:
-    """`{{ name }}` → the shell-quoted value; `${VAR}` and everything else untouched."""
-    return PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(1)])), template)
+    """`{{ name }}` → the value, escaped for the shell quoting it sits in (a value is always
+    literal text; see orchestrator.spec.shell_template); `${VAR}` and the rest untouched."""
+    return shell_template.render(template, values)
 
 
-def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
+def _run_command(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> Any:
     values: dict[str, Any] = {
         **call.parameters,
         **call.with_,
+        **{name: as_text(unwrap(value)) for name, value in upstream.items()},
         "output_dir": ctx.output_dir,
         "point": "" if call.point is None else call.point,
         "attempt": call.attempt,
@@ -306,6 +314,12 @@ def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
         "step": call.step,
     }
     script = render_template(call.target, values)
+    if len(script.encode()) > MAX_COMMAND_BYTES:
+        raise ValueError(
+            f"the command is {len(script.encode())} bytes once its placeholders are filled, "
+            f"more than a command line holds ({MAX_COMMAND_BYTES}): pass large upstream "
+            "results through files (a run step, or the upstream step's output folder)"
+        )
     env = {
         **os.environ,
         "ORCHESTRATOR_OUTPUT_DIR": str(ctx.output_dir),

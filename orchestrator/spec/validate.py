@@ -8,7 +8,6 @@ import heapq
 import importlib
 import inspect
 import math
-import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 from orchestrator.errors import SpecError, SpecIssue
 from orchestrator.spec.callables import CallableProblem, find_callable
 from orchestrator.spec.model import CampaignSpec, Step
+from orchestrator.spec.shell_template import PLACEHOLDER, UNSAFE, contexts
 from orchestrator.sweep import MAX_POINTS, Sweep
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 TEMPLATE_BUILTINS = frozenset({"output_dir", "point", "attempt", "campaign_id", "step"})
 
 
@@ -273,4 +272,8 @@ def _check_template(path: str, template: str, names: set[str]) -> list[SpecIssue
     )
     if unknown:
         return [SpecIssue(path, f"unknown placeholder(s) {', '.join(unknown)}")]
+    where = contexts(template)
+    for match in PLACEHOLDER.finditer(template):
+        if (context := where.get(match.start())) in UNSAFE:
+            return [SpecIssue(path, f"placeholder {match.group(1)} sits in {UNSAFE[context]}")]
     return []
