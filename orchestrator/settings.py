@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; default: a SQLite file in `data_dir`."""
     results_url: str = "./results"
     """Where campaigns without `results` in their spec keep results."""
+    results_roots: list[str] | None = None
+    """Where a spec's `results` may point: under one of these (`{vlab}` and `{project}` are
+    the submitting project's parts, e.g. `s3://bucket/{vlab}/{project}`); None: under
+    `results_url` only."""
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
