@@ -11,6 +11,10 @@ class ClusterConfigError(ClusterError):
     """The cluster settings are invalid or name a kind that is not available."""
 
 
+class UnsafeDirective(ClusterError, ValueError):
+    """A value for a job script's `#SBATCH` line or prologue would span several lines."""
+
+
 class ClusterStartError(ClusterError):
     """The project's compute could not be started or reached."""
 

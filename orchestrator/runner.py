@@ -140,6 +140,9 @@ class Runner:
             pass  # another runner took it first
         except OrchestratorError as exc:
             logger.error("campaign %s stopped: %s", engine.campaign_id, exc)
+        except (MemoryError, RecursionError) as exc:  # retrying cannot fix these: say why
+            logger.error("campaign %s failed: %s: %s", engine.campaign_id, type(exc).__name__, exc)
+            self.service.fail(engine.campaign_id, f"{type(exc).__name__}: {exc}")
         except Exception:
             logger.exception("campaign %s crashed; it stays resumable", engine.campaign_id)
             crashes = self._retry_at.get(engine.campaign_id, (0, 0.0))[0] + 1

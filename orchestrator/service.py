@@ -24,9 +24,11 @@ from orchestrator.errors import InvalidRequest, SpecError, TaskNotFound
 from orchestrator.private_paths import make_private_folder
 from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
 from orchestrator.results.exports import ExportConfig
+from orchestrator.results.roots import check_results_root
 from orchestrator.settings import Settings
 from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
 from orchestrator.spec.model import Extension
+from orchestrator.spec.validate import check_gathered
 from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import build_status
 from orchestrator.store import (
@@ -74,11 +76,12 @@ class Service:
         import_paths: list[str] | None = None,
     ) -> str:
         """Store a validated campaign as `accepted`; nothing runs yet."""
+        check_gathered(spec, self.settings.engine.max_gathered_points)
+        check_results_root(spec.results, project, self.settings)
         # the results folder is named after the campaign id, so the id is chosen first
         campaign_id = new_campaign_id()
-        results = campaign_results_url(
-            spec.results or self.settings.results_url, spec.name, campaign_id
-        )
+        location = spec.results or self.settings.results_url
+        results = campaign_results_url(location, spec.name, campaign_id)
         return self.store.create_campaign(
             spec=spec.to_document(),
             name=spec.name,
@@ -93,7 +96,7 @@ class Service:
 
     @staticmethod
     def validate(document: dict[str, Any], import_paths: Iterable[str] = ()) -> CampaignSpec:
-        """A spec document checked, its callables imported from `import_paths` (SpecError
+        """A spec document checked, its callables looked up in `import_paths` (SpecError
         names each offending field). Touches no store: an invalid spec leaves nothing."""
         paths = list(import_paths)
         if paths:
@@ -306,6 +309,7 @@ class Service:
         document["extensions"] = [*document.get("extensions", []), block]
         add_import_paths(record.import_paths or [])
         spec = parse_document(document)
+        check_gathered(spec, self.settings.engine.max_gathered_points)
         rerun = compile_plan(spec, introspect=False).rerun_on_extend()
         extended, total = spec.to_document(), len(spec.make_sweep())
         if record.state == CampaignState.CANCELLED:

@@ -42,6 +42,8 @@ class EngineSettings(BaseModel):
     batch_poll_interval: float = Field(default=2.0, gt=0)
     upload_deadline: float = Field(default=300.0, gt=0)
     upload_block_size: int = Field(default=16 << 20, ge=5 << 20, le=5 << 30)
+    max_gathered_points: int = Field(default=1_000_000, ge=1)
+    """The most points a fan-in step may gather (it receives every point's result at once)."""
 
 
 class AuthSettings(BaseModel):
@@ -80,6 +82,10 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; default: a SQLite file in `data_dir`."""
     results_url: str = "./results"
     """Where campaigns without `results` in their spec keep results."""
+    results_roots: list[str] | None = None
+    """Where a spec's `results` may point: under one of these (`{vlab}` and `{project}` are
+    the submitting project's parts, e.g. `s3://bucket/{vlab}/{project}`); None: under
+    `results_url` only."""
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from cluster.errors import UnsafeDirective
 from cluster.settings import SlurmSettings
 from cluster.slurm.commands import JobStatus, SlurmCommands
 from cluster.slurm.states import JobState
@@ -58,7 +59,10 @@ class TaskEnd:
 
 
 def driver_script(job: BatchJob, directory: str, partition: str | None) -> str:
-    """The array job's script: run task $SLURM_ARRAY_TASK_ID, keep its exit status."""
+    """The array job's script: run task $SLURM_ARRAY_TASK_ID, keep its exit status.
+
+    Raises UnsafeDirective when a directive or prologue line holds a line break (it would
+    add shell lines or directives of its own)."""
     d = shlex.quote(directory)
     lines = ["#!/bin/bash", f"#SBATCH --job-name={job.name}"]
     lines += [f"#SBATCH --output={directory}/%a.out", f"#SBATCH --error={directory}/%a.err"]
@@ -68,6 +72,9 @@ def driver_script(job: BatchJob, directory: str, partition: str | None) -> str:
         lines.append(f"#SBATCH --partition={partition}")
     lines += [f"#SBATCH {option}" for option in job.options]
     lines += list(job.prologue)
+    for line in lines:
+        if "\n" in line or "\r" in line:
+            raise UnsafeDirective(f"a job script line would span several lines: {line!r}")
     lines += [
         "i=${SLURM_ARRAY_TASK_ID:-0}",
         f'bash {d}/task-"$i".sh',

@@ -159,16 +159,16 @@ def run(spec: str, as_json_output: bool, results: str | None) -> None:
 
 @cli.command()
 @click.option(
-    "--results", default="./results", show_default=True, help="Where the demo writes its results."
+    "--results", default=None, help="Where the demo writes its results (default: results_url)."
 )
 @click.option("--json", "as_json_output", is_flag=True, help="Print the final status as JSON.")
 @handle_errors
-def demo(results: str, as_json_output: bool) -> None:
+def demo(results: str | None, as_json_output: bool) -> None:
     """The bundled NEURON f–I campaign (Hodgkin–Huxley soma, eFEL) on the embedded default."""
     import yaml
 
     text = resources.files("orchestrator.demo").joinpath("fi_curve.yaml").read_text()
-    document = {**yaml.safe_load(text), "results": results}
+    document = {**yaml.safe_load(text), **({"results": results} if results else {})}
     with EmbeddedBackend.open() as backend:
         service = backend.service
         campaign_id = service.submit_document(document)

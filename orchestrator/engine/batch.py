@@ -29,6 +29,7 @@ from orchestrator.engine.plan import StepPlan
 from orchestrator.engine.slots import Slot
 from orchestrator.results import ResultsLocation, StoredFile, media_type
 from orchestrator.spec.model import BatchSpec, Step
+from orchestrator.spec.shell_template import as_text
 from orchestrator.store import SINGLE
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class BatchSteps:
             values: dict[str, Any] = {
                 **parameters,
                 **step.with_,
-                **{k: _as_text(v) for k, v in self._values(upstream).items()},
+                **{k: as_text(v) for k, v in self._values(upstream).items()},
                 "output_dir": output_dir,
                 "point": "" if slot.point == SINGLE else slot.point,
                 "attempt": slot.attempt,
@@ -290,7 +291,3 @@ def _task_script(batch: BatchSpec, output_dir: str, body: str) -> str:
     lines += [f"export {key}={shlex.quote(value)}" for key, value in batch.env.items()]
     lines += [f"export ORCHESTRATOR_OUTPUT_DIR={shlex.quote(output_dir)}", body]
     return "\n".join(lines) + "\n"
-
-
-def _as_text(value: Any) -> Any:
-    return value if isinstance(value, str | int | float) else json.dumps(value)

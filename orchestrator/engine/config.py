@@ -23,5 +23,6 @@ class EngineConfig:
     batch_poll_interval: float = 2.0
     upload_deadline: float = 300.0
     upload_block_size: int = 16 << 20
+    max_gathered_points: int = 1_000_000
     provenance: bool = True  # write knowledge-graph registrations to the store's outbox
     export: ExportConfig | None = None  # FSx exports of results on the cluster's Lustre

@@ -44,6 +44,7 @@ from orchestrator.engine.submission import Submission
 from orchestrator.errors import CampaignBusy, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
+from orchestrator.spec.validate import check_gathered
 from orchestrator.states import TASK_TERMINAL, CampaignState, TaskState
 from orchestrator.store import SINGLE, Store, TaskWrite, runner_identity
 
@@ -107,11 +108,16 @@ class Engine:
         try:
             try:
                 plan = compile_plan(parse_document(self.record.spec))
+                check_gathered(plan.spec, self.config.max_gathered_points)
                 step_resources = _placement(plan, self.compute)
             except SpecError as exc:
                 self.store.set_campaign_state(
                     self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}"
                 )
+                return CampaignState.FAILED
+            except (MemoryError, RecursionError) as exc:  # no retry can fix these
+                reason = f"the campaign cannot be planned: {type(exc).__name__}: {exc}"
+                self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, reason)
                 return CampaignState.FAILED
             except ClusterConfigError as exc:
                 self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, str(exc))

@@ -7,9 +7,9 @@ so the engine collects successes and failures alike in one batched gather.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import logging
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -26,7 +26,10 @@ from orchestrator.context import TaskContext
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.errors import CommandFailed, TaskTimeout
 from orchestrator.results import ResultsLocation, upload
-from orchestrator.spec.validate import PLACEHOLDER, import_callable
+from orchestrator.spec import shell_template
+from orchestrator.spec.callables import select_keywords
+from orchestrator.spec.shell_template import as_text
+from orchestrator.spec.validate import import_callable
 
 STARTED_TOPIC = "orchestrator-task-started"
 LOG_FILES = ("stdout.log", "stderr.log", "task.log")
@@ -48,6 +51,7 @@ class TaskCall:
     with_: dict[str, Any] = field(default_factory=dict)
     pass_params: tuple[str, ...] | None = None  # None: all (the callable has **kwargs)
     pass_ctx: bool = False
+    keywords_known: bool = True  # False: pass_params/pass_ctx read off the imported callable
     timeout: float | None = None
     store_limit: int = 65536
     inline_limit: int = 1 << 20
@@ -90,7 +94,7 @@ def _execute(
             output_url=location.url(prefix),
         )
         if call.kind == "command":
-            value = _run_command(call, ctx)
+            value = _run_command(call, ctx, upstream)
         else:
             value = _run_callable(call, ctx, upstream)
         stored, data, filename = encode(value, call.store_limit)
@@ -229,6 +233,8 @@ def _callable(target: str, import_paths: tuple[str, ...]) -> Any:
 
 def _run_callable(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> Any:
     func = _callable(call.target, call.import_paths)
+    if not call.keywords_known:
+        call.pass_params, call.pass_ctx = _keywords_of(func, call)
     if call.pass_params is None:
         kwargs = dict(call.parameters)
     else:
@@ -240,6 +246,14 @@ def _run_callable(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) ->
     if call.timeout is None:
         return func(**kwargs)
     return _with_deadline(func, kwargs, call.timeout)
+
+
+def _keywords_of(func: Any, call: TaskCall) -> tuple[tuple[str, ...] | None, bool]:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # no signature to read: every parameter, no ctx
+        signature = None
+    return select_keywords(signature, list(call.parameters), call.point is not None)
 
 
 def _with_deadline(func: Any, kwargs: dict[str, Any], timeout: float) -> Any:
@@ -277,15 +291,22 @@ def _with_deadline(func: Any, kwargs: dict[str, Any], timeout: float) -> Any:
     return result
 
 
+MAX_COMMAND_BYTES = 131072
+"""The longest single argument Linux passes to a process (MAX_ARG_STRLEN): `bash -c` takes the
+whole command as one."""
+
+
 def render_template(template: str, values: dict[str, Any]) -> str:
-    """`{{ name }}` → the shell-quoted value; `${VAR}` and everything else untouched."""
-    return PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(1)])), template)
+    """`{{ name }}` → the value, escaped for the shell quoting it sits in (a value is always
+    literal text; see orchestrator.spec.shell_template); `${VAR}` and the rest untouched."""
+    return shell_template.render(template, values)
 
 
-def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
+def _run_command(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> Any:
     values: dict[str, Any] = {
         **call.parameters,
         **call.with_,
+        **{name: as_text(unwrap(value)) for name, value in upstream.items()},
         "output_dir": ctx.output_dir,
         "point": "" if call.point is None else call.point,
         "attempt": call.attempt,
@@ -293,6 +314,12 @@ def _run_command(call: TaskCall, ctx: TaskContext) -> Any:
         "step": call.step,
     }
     script = render_template(call.target, values)
+    if len(script.encode()) > MAX_COMMAND_BYTES:
+        raise ValueError(
+            f"the command is {len(script.encode())} bytes once its placeholders are filled, "
+            f"more than a command line holds ({MAX_COMMAND_BYTES}): pass large upstream "
+            "results through files (a run step, or the upstream step's output folder)"
+        )
     env = {
         **os.environ,
         "ORCHESTRATOR_OUTPUT_DIR": str(ctx.output_dir),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 
-from orchestrator.spec import CampaignSpec, Step, import_callable, topological_order
+from orchestrator.spec import CampaignSpec, Step, topological_order
+from orchestrator.spec.callables import find_callable, select_keywords
 from orchestrator.sweep import ChainedSweep, Sweep
 
 
@@ -20,6 +20,7 @@ class StepPlan:
     downstream: list[str] = field(default_factory=list)
     pass_params: tuple[str, ...] | None = None
     pass_ctx: bool = False
+    keywords_known: bool = True  # False: the worker reads them off the imported callable
 
     @property
     def needs(self) -> list[str]:
@@ -87,20 +88,20 @@ def compile_plan(spec: CampaignSpec, *, introspect: bool = True) -> Plan:
                 plan.gathered.append(need)
             steps[need].downstream.append(name)
         if step.kind == "run" and introspect:
-            plan.pass_params, plan.pass_ctx = _keywords(step, spec)
+            plan.pass_params, plan.pass_ctx, plan.keywords_known = _keywords(step, spec)
         steps[name] = plan
     return Plan(spec=spec, sweep=spec.make_sweep(), steps=steps)
 
 
-def _keywords(step: Step, spec: CampaignSpec) -> tuple[tuple[str, ...] | None, bool]:
-    """Which parameters to pass (None: all, the callable takes **kwargs) and whether ctx."""
+def _keywords(step: Step, spec: CampaignSpec) -> tuple[tuple[str, ...] | None, bool, bool]:
+    """(parameters to pass (None: all), whether ctx, whether the source said so): read from
+    the callable's source, never by importing it here (task code runs on workers only).
+    When the source does not say, the worker decides from the imported callable."""
     assert step.run is not None
     try:
-        params = inspect.signature(import_callable(step.run)).parameters
-    except (TypeError, ValueError):
-        return None, False
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    pass_ctx = "ctx" in params
-    if var_kw or not step.foreach:
-        return (None if var_kw and step.foreach else ()), pass_ctx
-    return tuple(name for name in spec.parameters if name in params), pass_ctx
+        signature = find_callable(step.run).signature
+    except Exception:  # absent since validation: the worker reports it
+        signature = None
+    if signature is None:
+        return None, False, False
+    return (*select_keywords(signature, list(spec.parameters), step.foreach), True)

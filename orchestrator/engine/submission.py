@@ -98,6 +98,7 @@ class Submission:
             with_=dict(step.with_),
             pass_params=plan.pass_params,
             pass_ctx=plan.pass_ctx,
+            keywords_known=plan.keywords_known,
             timeout=step.timeout,
             store_limit=config.store_limit,
             inline_limit=config.inline_limit,

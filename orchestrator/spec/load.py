@@ -13,16 +13,22 @@ from pydantic import ValidationError
 
 from orchestrator.errors import SpecError, SpecIssue
 from orchestrator.spec.model import CampaignSpec
+from orchestrator.spec.syntax import non_finite
 from orchestrator.spec.validate import check_semantics
+from orchestrator.spec.yaml_limits import BoundedLoader, DocumentTooLarge
 
 
 def parse_document(document: Mapping[str, Any] | CampaignSpec) -> CampaignSpec:
     """Validate a spec document (a mapping) and return the model, or raise SpecError."""
     if isinstance(document, CampaignSpec):
         spec = document
+        if issues := non_finite(spec.model_dump(by_alias=True)):
+            raise SpecError(issues)
     else:
         if not isinstance(document, Mapping):
             raise SpecError.single("", "a campaign spec is a mapping of fields")
+        if issues := non_finite(document):
+            raise SpecError(issues)
         try:
             spec = CampaignSpec.model_validate(dict(document))
         except ValidationError as exc:
@@ -69,9 +75,16 @@ def import_paths_for(spec_path: str | os.PathLike[str] | None) -> list[str]:
 def _from_text(text: str, source: str) -> Any:
     # JSON is YAML, but JSON's errors read better from json
     try:
-        document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        if text.lstrip().startswith("{"):
+            document = json.loads(text)
+        else:
+            document = yaml.load(text, Loader=BoundedLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SpecError.single("", f"{source} is not valid YAML/JSON: {exc}") from None
+    except RecursionError:
+        raise SpecError.single("", f"{source} is nested too deeply") from None
+    except DocumentTooLarge as exc:
+        raise SpecError.single("", f"{source}: {exc}") from None
     if document is None:
         raise SpecError.single("", f"{source} is empty")
     return document

@@ -6,10 +6,12 @@ Unknown keys are errors, so a misspelt field is reported rather than ignored.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.spec.syntax import ACCOUNT, CONSTRAINT, MODULE, PARTITION, check_name
 from orchestrator.sweep import (
     MAX_POINTS,
     Axis,
@@ -35,6 +38,9 @@ from orchestrator.units import parse_duration, parse_memory
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_STEPS = 1000
+"""The most steps a campaign may have: the graph checks are linear, but a DAG this size is
+already a mistake (a sweep, not steps, is the way to many tasks)."""
 CALLABLE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -72,6 +78,8 @@ def _linspace(args: Any) -> LinspaceAxis:
         raise ValueError("linspace's n must be a whole number ≥ 1 (an empty axis)")
     if n > MAX_POINTS:
         raise ValueError(f"linspace's n is more than {MAX_POINTS}")
+    if not math.isfinite(float(stop) - float(start)):
+        raise ValueError("linspace's stop - start is beyond the range of floats")
     return LinspaceAxis(float(start), float(stop), n)
 
 
@@ -82,10 +90,14 @@ def _range(args: Any) -> RangeAxis:
     if step == 0:
         raise ValueError("range's step must not be 0")
     axis = RangeAxis(start, stop, step)
-    if axis.size == 0:
+    try:
+        size = axis.size
+    except OverflowError:  # (stop - start) / step beyond floats
+        raise ValueError(f"range {list(args)} has too many values to count") from None
+    if size == 0:
         raise ValueError(f"range {list(args)} is empty")
-    if axis.size > MAX_POINTS:
-        raise ValueError(f"range {list(args)} has {axis.size} values, more than {MAX_POINTS}")
+    if size > MAX_POINTS:
+        raise ValueError(f"range {list(args)} has {size} values, more than {MAX_POINTS}")
     return axis
 
 
@@ -128,6 +140,14 @@ class Resources(_Strict):
     gpus: int = Field(default=0, ge=0)
 
 
+def _module_name(value: str) -> str:
+    return check_name("module", MODULE, value)
+
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ModuleName = Annotated[str, AfterValidator(_module_name)]
+
+
 class BatchSpec(_Strict):
     """A step that is its own SLURM job (executed by the cluster package)."""
 
@@ -139,11 +159,24 @@ class BatchSpec(_Strict):
     account: str | None = None
     constraint: str | None = None
     exclusive: bool = False
-    modules: list[str] = Field(default_factory=list)
-    env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
-        default_factory=dict
-    )
+    modules: list[ModuleName] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
     array_parallelism: int | None = Field(default=None, ge=1)
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("partition", PARTITION, value)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("account", ACCOUNT, value)
+
+    @field_validator("constraint")
+    @classmethod
+    def _constraint(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("constraint", CONSTRAINT, value)
 
 
 StepKind = Literal["run", "command", "batch"]
@@ -255,6 +288,8 @@ class CampaignSpec(_Strict):
     @field_validator("steps")
     @classmethod
     def _step_names(cls, value: dict[str, Step]) -> dict[str, Step]:
+        if len(value) > MAX_STEPS:
+            raise ValueError(f"{len(value)} steps, more than a campaign may have ({MAX_STEPS})")
         for name in value:
             if not STEP_NAME.match(name) or name == "ctx":
                 raise ValueError(f"{name!r} is not a valid step name (a Python identifier)")

@@ -1,20 +1,23 @@
-"""Checks across fields that pydantic cannot express: the DAG, sweeps, callables, templates."""
+"""Checks across fields that pydantic cannot express: the DAG, sweeps, callables, templates.
+
+Validation runs no code of the campaign's: callables are checked from their source."""
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import inspect
 import math
-import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from orchestrator.errors import SpecError, SpecIssue
+from orchestrator.spec.callables import CallableProblem, find_callable
 from orchestrator.spec.model import CampaignSpec, Step
+from orchestrator.spec.shell_template import PLACEHOLDER, UNSAFE, contexts
 from orchestrator.sweep import MAX_POINTS, Sweep
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 TEMPLATE_BUILTINS = frozenset({"output_dir", "point", "attempt", "campaign_id", "step"})
 
 
@@ -31,21 +34,54 @@ def check_semantics(spec: CampaignSpec) -> None:
 
 
 def topological_order(spec: CampaignSpec) -> list[str]:
-    """Steps so that every step comes after the steps it needs (spec order breaks ties)."""
+    """Steps so that every step comes after the steps it needs; among the steps ready at
+    once, spec order first. Kahn's algorithm: O(steps + needs) (a heap orders the ready)."""
+    index = {name: i for i, name in enumerate(spec.steps)}
+    waiting = {name: len(step.needs) for name, step in spec.steps.items()}
+    needed_by: dict[str, list[str]] = {name: [] for name in spec.steps}
+    for name, step in spec.steps.items():
+        for need in step.needs:
+            needed_by[need].append(name)
+    ready = [index[name] for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    names = list(spec.steps)
     order: list[str] = []
-    done: set[str] = set()
-    remaining = list(spec.steps)
-    while remaining:
-        progressed = False
-        for name in list(remaining):
-            if all(need in done for need in spec.steps[name].needs):
-                order.append(name)
-                done.add(name)
-                remaining.remove(name)
-                progressed = True
-        if not progressed:
-            raise SpecError.single("steps", f"cycle among {sorted(remaining)}")
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for child in needed_by[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, index[child])
+    if len(order) < len(names):
+        raise SpecError.single("steps", f"cycle among {sorted(set(names) - set(order))}")
     return order
+
+
+def check_gathered(spec: CampaignSpec, limit: int) -> None:
+    """SpecError when a fan-in step would gather more than `limit` points."""
+    if issues := gathered_points(spec, limit):
+        raise SpecError(issues)
+
+
+def gathered_points(spec: CampaignSpec, limit: int) -> list[SpecIssue]:
+    """A fan-in step receives every point's result at once: refuse one that would gather
+    more than `limit` points (the `engine.max_gathered_points` setting)."""
+    try:
+        points = len(spec.make_sweep())
+    except (ValueError, OverflowError):
+        return []  # the sweep's own problem is reported by _check_sweep
+    if points <= limit:
+        return []
+    return [
+        SpecIssue(
+            f"steps.{name}.needs",
+            f"gathers the results of {points} points, more than the limit of {limit} "
+            "(setting engine.max_gathered_points)",
+        )
+        for name, step in spec.steps.items()
+        if not step.foreach and any(spec.steps[need].foreach for need in step.needs)
+    ]
 
 
 def _check_sweep(spec: CampaignSpec) -> list[SpecIssue]:
@@ -107,24 +143,26 @@ def _check_graph(spec: CampaignSpec) -> list[SpecIssue]:
 
 
 def _find_cycle(spec: CampaignSpec) -> list[str] | None:
+    """A cycle of `needs`, as a path of steps; a depth-first search on an explicit stack
+    (a chain of any length costs no recursion)."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for need in spec.steps[node].needs:
-            if state.get(need) == 1:
-                return stack[stack.index(need) :]
-            if need not in state and (found := visit(need)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for name in spec.steps:
-        if name not in state and (found := visit(name)):
-            return found
+    for root in spec.steps:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        pending = [iter(spec.steps[root].needs)]
+        state[root] = 1
+        while pending:
+            need = next(pending[-1], None)
+            if need is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(need) == 1:
+                return path[path.index(need) :]
+            elif need not in state:
+                state[need] = 1
+                path.append(need)
+                pending.append(iter(spec.steps[need].needs))
     return None
 
 
@@ -164,7 +202,10 @@ def add_import_paths(paths: Iterable[str]) -> None:
 
 
 def import_callable(path: str) -> Callable[..., Any]:
-    """`package.module:function` → the function (ImportError/AttributeError if absent)."""
+    """`package.module:function` → the function (ImportError/AttributeError if absent).
+
+    Runs the module's code: for workers, which run it anyway; validation reads the source
+    instead (`spec.callables`)."""
     module_name, _, attr = path.partition(":")
     target: Any = importlib.import_module(module_name)
     for part in attr.split("."):
@@ -177,19 +218,18 @@ def import_callable(path: str) -> Callable[..., Any]:
 def _check_callable(
     path: str, target: str, offered: set[str], required: set[str]
 ) -> list[SpecIssue]:
+    """Checked from the module's source, never by importing it (see spec.callables)."""
     try:
-        func = import_callable(target)
+        found = find_callable(target)
     except ModuleNotFoundError as exc:
         return [SpecIssue(path, f"cannot import {target!r}: no module named {exc.name!r}")]
-    except (ImportError, AttributeError, TypeError) as exc:
+    except CallableProblem as exc:
         return [SpecIssue(path, f"cannot import {target!r}: {exc}")]
-    except Exception as exc:  # importing user code may raise anything
-        return [SpecIssue(path, f"importing {target!r} failed: {type(exc).__name__}: {exc}")]
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return []  # builtins without signatures: checked at run time
-    return _check_signature(path, target, signature, offered, required)
+    except BaseException as exc:  # a finder may raise anything, SystemExit included
+        return [SpecIssue(path, f"checking {target!r} failed: {type(exc).__name__}: {exc}")]
+    if found.signature is None:
+        return []  # the source does not say: checked when the worker imports it
+    return _check_signature(path, target, found.signature, offered, required)
 
 
 def _check_signature(
@@ -232,4 +272,8 @@ def _check_template(path: str, template: str, names: set[str]) -> list[SpecIssue
     )
     if unknown:
         return [SpecIssue(path, f"unknown placeholder(s) {', '.join(unknown)}")]
+    where = contexts(template)
+    for match in PLACEHOLDER.finditer(template):
+        if (context := where.get(match.start())) in UNSAFE:
+            return [SpecIssue(path, f"placeholder {match.group(1)} sits in {UNSAFE[context]}")]
     return []

@@ -21,6 +21,8 @@ def _cli(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.Complet
             "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
             "ORCHESTRATOR_CLUSTER__LOCAL__N_WORKERS": "2",
             "ORCHESTRATOR_ENGINE__RETRY_BACKOFF": "0.05",
+            # `demo --results` writes beside the default ./results: a root the service allows
+            "ORCHESTRATOR_RESULTS_ROOTS": json.dumps([str(tmp_path)]),
             "PYTHONPATH": str(REPO),
         }
     )

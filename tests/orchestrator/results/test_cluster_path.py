@@ -25,6 +25,8 @@ def test_a_cluster_path_on_a_local_cluster_is_written_in_place(
         "in-place", {"w": {"run": "tests.workloads:write_where", "foreach": True}}, x=[1, 2]
     )
     doc["results"] = f"cluster://{where}"
+    # the cluster's file system is a results root of the service, as in production
+    service.settings.results_roots = [service.settings.results_url, f"cluster://{where.parent}"]
     campaign_id = service.submit(parse_document(doc), import_paths=[])
     assert service.run(campaign_id, compute) == "succeeded"
 

@@ -270,6 +270,7 @@ def test_results_outside_the_lustre_mount_are_not_exported(
     tmp_path: Path, compute: LocalCompute, fake_fsx: FakeFsx
 ) -> None:
     service = lustre_service(tmp_path, "campaign")
+    service.settings.results_roots = [service.settings.results_url, str(tmp_path / "plain")]
     doc = spec_doc(
         "elsewhere", {"w": {"run": "tests.workloads:write_file", "foreach": True}}, x=[1]
     )

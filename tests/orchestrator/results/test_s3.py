@@ -21,6 +21,13 @@ from tests.orchestrator.results.workloads import MiB, content
 pytestmark = [pytest.mark.timeout(120), pytest.mark.aws]
 
 
+@pytest.fixture
+def service(service: Service) -> Service:
+    """The shared service, with the test bucket's prefix as one of its results roots."""
+    service.settings.results_roots = [service.settings.results_url, f"s3://{BUCKET}/prefix"]
+    return service
+
+
 def s3_doc(name: str, points: int, **with_: Any) -> dict[str, Any]:
     doc = spec_doc(
         name,
