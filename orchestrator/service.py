@@ -11,8 +11,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 if TYPE_CHECKING:
     from orchestrator.kg.outbox import Registrar
     from orchestrator.kg.process import RegistrarProcess
@@ -20,14 +18,13 @@ if TYPE_CHECKING:
 from cluster import Compute
 from orchestrator.engine import Engine, EngineConfig, Progress
 from orchestrator.engine.plan import compile_plan
-from orchestrator.errors import InvalidRequest, SpecError, TaskNotFound
+from orchestrator.errors import InvalidRequest, TaskNotFound
 from orchestrator.private_paths import make_private_folder
 from orchestrator.results import ResultsLocation, campaign_results_url, on_the_cluster
 from orchestrator.results.exports import ExportConfig
 from orchestrator.results.roots import check_results_root
 from orchestrator.settings import Settings
-from orchestrator.spec import CampaignSpec, add_import_paths, parse_document
-from orchestrator.spec.model import Extension
+from orchestrator.spec import CampaignSpec, add_import_paths, parse_document, with_extension
 from orchestrator.spec.validate import check_gathered
 from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState
 from orchestrator.status import build_status
@@ -295,20 +292,9 @@ class Service:
         spec, with `sweep`) or explicit `points`. New points are numbered after the others;
         finished work is untouched, fan-in steps run again to see the new points. Validated
         as a spec is (SpecError names the field); returns the campaign's status."""
-        if (parameters is None) == (points is None):
-            raise InvalidRequest("give either parameters (a sub-grid) or points")
         record = self.store.get_campaign(campaign_id)
-        if points is not None:
-            try:
-                block = Extension.from_points(points).model_dump(mode="json")
-            except (ValueError, ValidationError) as exc:
-                raise SpecError.single("points", str(exc)) from None
-        else:
-            block = {"parameters": parameters, "sweep": sweep}
-        document = dict(record.spec)
-        document["extensions"] = [*document.get("extensions", []), block]
         add_import_paths(record.import_paths or [])
-        spec = parse_document(document)
+        spec = with_extension(record.spec, parameters=parameters, sweep=sweep, points=points)
         check_gathered(spec, self.settings.engine.max_gathered_points)
         rerun = compile_plan(spec, introspect=False).rerun_on_extend()
         extended, total = spec.to_document(), len(spec.make_sweep())

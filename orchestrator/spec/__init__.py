@@ -6,6 +6,7 @@ from orchestrator.spec.load import (
     load_text,
     parse_document,
     read_document,
+    with_extension,
 )
 from orchestrator.spec.model import BatchSpec, CampaignSpec, Resources, Step
 from orchestrator.spec.validate import add_import_paths, import_callable, topological_order
@@ -23,4 +24,5 @@ __all__ = [
     "parse_document",
     "read_document",
     "topological_order",
+    "with_extension",
 ]

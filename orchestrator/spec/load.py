@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from orchestrator.errors import SpecError, SpecIssue
-from orchestrator.spec.model import CampaignSpec
+from orchestrator.errors import InvalidRequest, SpecError, SpecIssue
+from orchestrator.spec.model import CampaignSpec, Extension
 from orchestrator.spec.syntax import non_finite
 from orchestrator.spec.validate import check_semantics
 from orchestrator.spec.yaml_limits import BoundedLoader, DocumentTooLarge
@@ -105,3 +105,26 @@ def _issues(exc: ValidationError) -> list[SpecIssue]:
 
 def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def with_extension(
+    document: Mapping[str, Any],
+    *,
+    parameters: dict[str, Any] | None = None,
+    sweep: str = "product",
+    points: list[dict[str, Any]] | None = None,
+) -> CampaignSpec:
+    """A stored spec with one more block of points: a sub-grid (`parameters`, as in a spec,
+    with `sweep`) or explicit `points`. Validated as a spec is (SpecError names the field)."""
+    if (parameters is None) == (points is None):
+        raise InvalidRequest("give either parameters (a sub-grid) or points")
+    if points is not None:
+        try:
+            block = Extension.from_points(points).model_dump(mode="json")
+        except (ValueError, ValidationError) as exc:
+            raise SpecError.single("points", str(exc)) from None
+    else:
+        block = {"parameters": parameters, "sweep": sweep}
+    extended = dict(document)
+    extended["extensions"] = [*extended.get("extensions", []), block]
+    return parse_document(extended)
