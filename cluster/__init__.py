@@ -1,5 +1,7 @@
 """A project's compute: `local` (a Dask LocalCluster) or `slurm` (reached over SSH)."""
 
+import threading
+
 from cluster.compute import Compute
 from cluster.errors import ClusterConfigError, ClusterError, ClusterStartError
 from cluster.local import LocalCompute
@@ -17,6 +19,14 @@ def open_compute(settings: ClusterSettings) -> Compute:
     raise ClusterConfigError(f"cluster kind {settings.kind!r} is not available")
 
 
+def load_backend(settings: ClusterSettings) -> None:
+    """Import the modules of the settings' back end now, from the main thread: importing
+    dask_jobqueue installs a SIGINT handler, which Python refuses in any other thread (a
+    runner opens its compute from a thread of its own)."""
+    if settings.kind == "slurm" and threading.current_thread() is threading.main_thread():
+        import cluster.slurm.compute  # noqa: F401
+
+
 __all__ = [
     "ClusterConfigError",
     "ClusterError",
@@ -25,5 +35,6 @@ __all__ = [
     "Compute",
     "LocalCompute",
     "LocalSettings",
+    "load_backend",
     "open_compute",
 ]

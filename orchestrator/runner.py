@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from cluster import ClusterError, Compute, open_compute
+from cluster import ClusterError, Compute, load_backend, open_compute
 from orchestrator.engine import Engine
 from orchestrator.errors import CampaignBusy, OrchestratorError
 from orchestrator.kg.outbox import Registrar
@@ -50,6 +50,7 @@ class Runner:
         self._retry_at: dict[str, tuple[int, float]] = {}  # crashed campaign → (crashes, when)
 
     def start(self) -> None:
+        load_backend(self.service.settings.cluster)  # here, in the caller's (main) thread
         self._thread = threading.Thread(target=self._poll, name="orchestrator-runner", daemon=True)
         self._thread.start()
         self.registrar = self.service.start_registrar()

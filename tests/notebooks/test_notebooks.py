@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -67,3 +69,27 @@ def test_monitoring_notebook(
     assert campaign["id"] in text and "to-watch" in text
     assert "task check:1: failed (attempt 1)" in text and "x=2 is bad" in text, text
     assert "http://127.0.0.1:" in text  # the dashboard link
+
+
+@pytest.mark.slurm
+def test_ring_network_notebook(
+    slurm_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steering the MPI ring on the local SLURM: the embedded default, pointed at it."""
+    for key, value in slurm_env.items():
+        if key.startswith(("ORCHESTRATOR_CLUSTER__", "SLURM_")):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ORCHESTRATOR_RESULTS_URL", str(tmp_path / "results"))
+    monkeypatch.setenv("ORCHESTRATOR_CLUSTER__SLURM__PYTHON", sys.executable)
+    monkeypatch.setenv("ORCHESTRATOR_CLUSTER__SLURM__SCHEDULER_HOST", "127.0.0.1")
+    monkeypatch.setenv("ORCHESTRATOR_CLUSTER__SLURM__CONTACT_ADDRESS", "127.0.0.1")
+    monkeypatch.setenv("ORCHESTRATOR_CLUSTER__SLURM__DASHBOARD_ADDRESS", "")
+    monkeypatch.setenv("ORCHESTRATOR_ENGINE__BATCH_POLL_INTERVAL", "0.5")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv(
+        "PYTHONPATH", str(NOTEBOOKS.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
+    text = _text(_execute("ring_network.ipynb", tmp_path))
+    assert "activity goes round the ring between 1.0 and 1.5 nS" in text, text
+    assert re.search(r"9 points; propagation from 1\.[0-5]\d nS", text), text
