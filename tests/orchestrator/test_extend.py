@@ -80,3 +80,37 @@ def test_a_cancelled_campaign_cannot_be_extended(service: Service, compute: Loca
     service.run(cid, compute)
     with pytest.raises(InvalidRequest, match="cancelled"):
         service.extend(cid, points=[{"x": 5}])
+
+
+def test_concurrent_extends_lose_nothing(any_service: Service) -> None:
+    """Eight extends of two points each, at once: every one lands, and the points already
+    numbered keep their parameters (the store writes an extension only on the point count it
+    was built on; a loser builds again on the new count)."""
+    from orchestrator.spec import CampaignSpec
+
+    service = any_service
+    cid = submit(service, _doc())
+    before = CampaignSpec.model_validate(service.campaign(cid).spec).make_sweep()
+    first = [before.point(p) for p in range(3)]
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def extend(n: int) -> None:
+        try:
+            start.wait(timeout=30)
+            service.extend(cid, points=[{"x": 100 + 2 * n}, {"x": 101 + 2 * n}])
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=extend, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    record = service.campaign(cid)
+    assert record.points == 3 + 16
+    sweep = CampaignSpec.model_validate(record.spec).make_sweep()
+    assert [sweep.point(p) for p in range(3)] == first
+    added = sorted(sweep.point(p)["x"] for p in range(3, 19))
+    assert added == list(range(100, 116))
