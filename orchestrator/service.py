@@ -196,7 +196,7 @@ class Service:
         return ResultsLocation(self.store.get_campaign(campaign_id).results_url).read_manifest()
 
     def events(self, campaign_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
-        self.store.get_campaign(campaign_id)
+        """One page of a campaign the caller has already found (no second read of it)."""
         return self.store.events(campaign_id, after=after, limit=limit)
 
     def event_batch(

@@ -314,9 +314,10 @@ def _run_command(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> 
         "step": call.step,
     }
     script = render_template(call.target, values)
-    if len(script.encode()) > MAX_COMMAND_BYTES:
+    size = len(script.encode())
+    if size > MAX_COMMAND_BYTES:
         raise ValueError(
-            f"the command is {len(script.encode())} bytes once its placeholders are filled, "
+            f"the command is {size} bytes once its placeholders are filled, "
             f"more than a command line holds ({MAX_COMMAND_BYTES}): pass large upstream "
             "results through files (a run step, or the upstream step's output folder)"
         )
