@@ -9,7 +9,6 @@ through the store.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,33 +34,9 @@ from orchestrator.store.isolation import (
     role_name,
 )
 from orchestrator.store.tables import metadata
-from tests.conftest import IN_CI, fast_engine
+from tests.conftest import fast_engine
+from tests.fixtures.project_roles import A, B
 from tests.helpers import spec_doc, wait_for
-
-A, B = "vlab-a/proj", "vlab-b/proj"
-NO_CREATEROLE = (
-    "the role of ORCHESTRATOR_TEST_PG_URL lacks CREATEROLE: start the server with the "
-    "current deploy/postgres/up"
-)
-
-
-@pytest.fixture
-def owner_url(pg_url: str) -> Iterator[str]:
-    """The test database, migrated by its owner; the project roles made on it are dropped
-    afterwards (roles are server-wide)."""
-    engine = create_engine(pg_url, poolclass=NullPool)
-    with engine.connect() as conn:
-        can = conn.execute(
-            text("SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user")
-        ).scalar()
-    engine.dispose()
-    if not can:
-        if IN_CI:
-            pytest.fail(NO_CREATEROLE)
-        pytest.skip(NO_CREATEROLE)
-    yield pg_url
-    for project in (A, B):
-        revoke_project(pg_url, project)
 
 
 def _settings(url: str, tmp_path: Path) -> Settings:
