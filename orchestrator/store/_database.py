@@ -20,12 +20,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from orchestrator.errors import StoreError
 from orchestrator.private_paths import make_private_file, make_private_folder
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
 
 
 class Database:
@@ -68,6 +69,12 @@ class Database:
                 yield conn
         except OperationalError as exc:
             raise StoreError(f"state store unavailable: {exc.orig}") from exc
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            # a project's role writing outside its project (row-level security, isolation.py)
+            reason = str(exc.orig).strip().splitlines()[0]
+            raise StoreError(f"the state store refused the write: {reason}") from exc
 
 
 def _make_engine(url: str, echo: bool) -> Engine:

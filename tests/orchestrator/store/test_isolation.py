@@ -184,8 +184,14 @@ def test_an_instance_runs_its_projects_campaign_and_sees_no_other(
     try:
         assert {c.id for c in instance.store.list_campaigns()} == {mine, to_cancel}
         assert {c.id for c in instance.store.unfinished_campaigns()} == {mine, to_cancel}
+        with pytest.raises(StoreError, match=r"refused the write.*row-level security"):
+            instance.submit(parse_document(doc), project=B, import_paths=[])
+        submitted = instance.submit(parse_document(doc), project=A, import_paths=[])
         runner.start()
-        wait_for(lambda: instance.status(mine)["state"] == "succeeded", what="A's campaign")
+        wait_for(
+            lambda: {instance.status(c)["state"] for c in (mine, submitted)} == {"succeeded"},
+            what="A's campaigns",
+        )
         wait_for(lambda: instance.status(to_cancel)["counts"].get("running"), what="a task")
         instance.cancel(to_cancel)  # a control, through A's role
         wait_for(lambda: instance.status(to_cancel)["state"] == "cancelled", what="cancel")
@@ -199,6 +205,12 @@ def test_an_instance_runs_its_projects_campaign_and_sees_no_other(
     assert front_door.status(theirs)["state"] == "accepted"  # not A's to run
     assert front_door.store.events(theirs)[-1].seq == 1
     front_door.close()
+
+
+@pytest.mark.postgres
+def test_granting_needs_the_migrated_schema(owner_url: str):
+    with pytest.raises(StoreError, match="not migrated: run `orchestrator db migrate`"):
+        grant_project(owner_url, A)
 
 
 @pytest.mark.postgres
