@@ -46,9 +46,19 @@ class Database:
             return
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            # a project's role (isolation.py) may not change the schema
+            raise StoreError(
+                f"the store's schema is at revision {current}, this code needs "
+                f"{script.get_current_head()}, and this database role may not migrate it: "
+                "run `orchestrator db migrate` as the tables' owner"
+            ) from exc
 
     def close(self) -> None:
         self.engine.dispose()

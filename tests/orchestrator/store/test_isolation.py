@@ -214,6 +214,20 @@ def test_granting_needs_the_migrated_schema(owner_url: str):
 
 
 @pytest.mark.postgres
+def test_an_instance_does_not_migrate_the_schema(owner_url: str):
+    owner = Store(owner_url)
+    owner.migrate()
+    url = grant_project(owner_url, A).url
+    with owner.engine.begin() as conn:  # as if the code were newer than the schema
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    instance = Store(url)
+    with pytest.raises(StoreError, match=r"revision 0003.*run `orchestrator db migrate`"):
+        instance.migrate()
+    instance.close()
+    owner.close()
+
+
+@pytest.mark.postgres
 def test_the_front_doors_role_sees_and_writes_every_project(owner_url: str, tmp_path: Path):
     front_door = Service(_settings(owner_url, tmp_path))
     store = front_door.store
