@@ -105,7 +105,12 @@ def grant_project(admin_url: str, project: str) -> ProjectGrant:
             _ddl(conn, f"CREATE ROLE {quoted} WITH {NEW_ROLE_ATTRIBUTES} PASSWORD {verifier}")
         comment = _literal(conn, f"orchestrator instance of project {project}")
         _ddl(conn, f"COMMENT ON ROLE {quoted} IS {comment}")
-        _grant_tables(conn, quoted, database)
+        _grant_tables(conn, role, database)
+        # a project has one role (another one, e.g. of the database's old name, sees nothing)
+        conn.execute(
+            text("DELETE FROM project_roles WHERE project = :p AND role_name <> :r"),
+            {"p": project, "r": role},
+        )
         conn.execute(
             text(
                 "INSERT INTO project_roles (role_name, project, granted_at)"
@@ -129,13 +134,15 @@ def revoke_project(admin_url: str, project: str) -> bool:
         if not _role_exists(conn, role):
             return False
         quoted = conn.dialect.identifier_preparer.quote(role)
-        _grant_tables(conn, quoted, database, revoke=True)
+        _grant_tables(conn, role, database, revoke=True)
         _ddl(conn, f"DROP ROLE {quoted}")
     return True
 
 
 def _grant_tables(conn: Connection, role: str, database: str, *, revoke: bool = False) -> None:
-    """Give `role` (quoted) what an instance needs, or take it back (`revoke`)."""
+    """Give `role` what an instance needs, or take it back (`revoke`). The database and
+    its schema are usually open to PUBLIC already, and may belong to another role: they are
+    granted only when missing, and revoked only when granted to `role` itself."""
     quote = conn.dialect.identifier_preparer.quote
     schema = conn.execute(text("SELECT current_schema()")).scalar_one()
     sequences = [
@@ -143,17 +150,35 @@ def _grant_tables(conn: Connection, role: str, database: str, *, revoke: bool = 
         for t, c in SERIAL_COLUMNS
     ]
     privileges = [
-        ("CONNECT", f"DATABASE {quote(database)}"),
-        ("USAGE", f"SCHEMA {quote(schema)}"),
         ("SELECT, INSERT, UPDATE, DELETE", f"TABLE {', '.join(ISOLATED_TABLES)}"),
         ("SELECT", f"TABLE {', '.join(READ_ONLY_TABLES)}"),
         ("USAGE, SELECT", f"SEQUENCE {', '.join(sequences)}"),
     ]
+    for what, on, has, direct in (
+        ("CONNECT", f"DATABASE {quote(database)}", _HAS_CONNECT, _DIRECT_ON_DATABASE),
+        ("USAGE", f"SCHEMA {quote(schema)}", _HAS_USAGE, _DIRECT_ON_SCHEMA),
+    ):
+        if not conn.execute(text(direct if revoke else has), {"r": role}).scalar():
+            privileges.insert(0, (what, on))
+    quoted = quote(role)
     for what, on in privileges:
         if revoke:
-            _ddl(conn, f"REVOKE ALL ON {on} FROM {role}")
+            _ddl(conn, f"REVOKE ALL ON {on} FROM {quoted}")
         else:
-            _ddl(conn, f"GRANT {what} ON {on} TO {role}")
+            _ddl(conn, f"GRANT {what} ON {on} TO {quoted}")
+
+
+_HAS_CONNECT = "SELECT has_database_privilege(:r, current_database(), 'CONNECT')"
+_HAS_USAGE = "SELECT has_schema_privilege(:r, current_schema(), 'USAGE')"
+# NOT: a revoke is needed when the role holds its own grant
+_DIRECT_ON_DATABASE = (
+    "SELECT NOT EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a"
+    " WHERE d.datname = current_database() AND a.grantee = CAST(:r AS regrole))"
+)
+_DIRECT_ON_SCHEMA = (
+    "SELECT NOT EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a"
+    " WHERE n.nspname = current_schema() AND a.grantee = CAST(:r AS regrole))"
+)
 
 
 @contextmanager
@@ -207,19 +232,20 @@ def _role_exists(conn: Connection, role: str) -> bool:
 
 
 def _check_unprivileged(conn: Connection, role: str) -> None:
-    """Refuse a role that someone gave a power the policies do not hold against."""
+    """Refuse a role that someone gave a power the policies do not hold against (a member
+    of another role could SET ROLE to it)."""
     row = conn.execute(
         text(
-            "SELECT rolsuper OR rolbypassrls OR rolreplication"
-            " OR pg_has_role(:r, 'pg_read_all_data', 'MEMBER')"
-            " OR pg_has_role(:r, 'pg_write_all_data', 'MEMBER') FROM pg_roles WHERE rolname = :r"
+            "SELECT rolsuper OR rolbypassrls OR rolreplication OR EXISTS"
+            " (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid)"
+            " FROM pg_roles r WHERE r.rolname = :r"
         ),
         {"r": role},
     ).scalar_one()
     if row:
         raise StoreError(
-            f"role {role} is a superuser, bypasses row-level security, replicates, or reads or "
-            "writes all data: it cannot be a project's role; drop it first"
+            f"role {role} is a superuser, bypasses row-level security, replicates, or is a "
+            "member of another role: it cannot be a project's role; drop it first"
         )
 
 

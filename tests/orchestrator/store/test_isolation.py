@@ -228,6 +228,18 @@ def test_an_instance_does_not_migrate_the_schema(owner_url: str):
 
 
 @pytest.mark.postgres
+def test_a_role_that_could_become_another_is_refused(owner_url: str):
+    owner = Store(owner_url)
+    owner.migrate()
+    a, b = grant_project(owner_url, A), grant_project(owner_url, B)
+    with owner.engine.begin() as conn:  # B's role made a member of A's: it could SET ROLE
+        conn.execute(text(f"GRANT {a.role} TO {b.role}"))
+    with pytest.raises(StoreError, match="member of another role"):
+        grant_project(owner_url, B)
+    owner.close()
+
+
+@pytest.mark.postgres
 def test_the_front_doors_role_sees_and_writes_every_project(owner_url: str, tmp_path: Path):
     front_door = Service(_settings(owner_url, tmp_path))
     store = front_door.store
