@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mangum.exceptions import LifespanFailure
 
 from api import lambda_handler
 from api.errors import DevIssuerRefused
@@ -235,6 +236,13 @@ def test_the_app_starts_once_per_execution_environment(
 def test_it_needs_an_external_issuer(app_settings: Settings):
     with pytest.raises(DevIssuerRefused, match="ORCHESTRATOR_AUTH__JWKS_URL"):
         FrontDoorHandler(app_settings)
+
+
+def test_a_failed_start_up_is_raised_not_served(settings: Settings, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    broken = settings.model_copy(update={"db_url": f"sqlite:///{tmp_path}/a-file/store.db"})
+    with pytest.raises(LifespanFailure):
+        FrontDoorHandler(broken)
 
 
 def test_the_entry_point_builds_from_the_environment(
