@@ -35,7 +35,7 @@ by default it is a minimal HTTP/1.1 client on asyncio streams (~0.1 ms of CPU pe
 here). httpx.AsyncClient (`--client httpx`) costs ~2.5 ms of CPU per request here: at 50
 clients it takes a whole core from the server and mostly measures itself.
 
-    .venv/bin/python bench/api_latency.py --front-door    # ~2 min: front door vs all-in-one
+    .venv/bin/python bench/api_latency.py --front-door    # ~3-6 min: front door vs all-in-one
 
 `--front-door` measures instead GET status (as in (b)) on a front door whose campaigns run in
 another process (the project's instance, on the same store), side by side with the all-in-one
