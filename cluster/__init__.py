@@ -11,7 +11,7 @@ from cluster.settings import ClusterSettings, LocalSettings
 def open_compute(settings: ClusterSettings) -> Compute:
     """Start (or connect to) the project's compute as the settings describe."""
     if settings.kind == "local":
-        return LocalCompute(settings.local)
+        return LocalCompute(settings.local, worker_env=settings.worker_env)
     if settings.kind == "slurm":
         from cluster.slurm.compute import SlurmCompute
 
