@@ -141,6 +141,11 @@ class SlurmCompute:
         return {"cores": float(cores)}
 
     @property
+    def scheduler_pid(self) -> int | None:
+        scheduler = self.cluster.scheduler
+        return scheduler.child.pid if isinstance(scheduler, SchedulerProcess) else None
+
+    @property
     def dashboard_link(self) -> str | None:
         try:
             return str(self.client.dashboard_link)
