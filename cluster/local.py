@@ -14,6 +14,12 @@ from distributed import Client
 
 from cluster.errors import ClusterStartError
 from cluster.scheduler.certificates import ComputeCertificates, Role
+from cluster.scheduler.pages import (
+    Publisher,
+    dashboard_pages,
+    start_publishers,
+    stop_publishers,
+)
 from cluster.scheduler.process import ChildProcess, scheduler_request, workers_request
 from cluster.settings import LocalSettings
 
@@ -30,9 +36,11 @@ class LocalCompute:
     def __init__(self, settings: LocalSettings, *, worker_env: Sequence[str] = ()):
         self.settings = settings
         self.certificates = ComputeCertificates.create("local")
+        self.pages = dashboard_pages()
+        self.publishers: list[Publisher] = []
         self.scheduler = ChildProcess(
             "Dask scheduler",
-            scheduler_request(self.certificates, self._scheduler_options()),
+            scheduler_request(self.certificates, self._scheduler_options(), self.pages),
             extra_env=worker_env,
         )
         self.workers = ChildProcess("Dask workers", {}, extra_env=worker_env)
@@ -47,6 +55,8 @@ class LocalCompute:
             )
             self.workers.start()
             self.client = Client(address, security=self.certificates.security(Role.CLIENT))
+            if self.settings.dashboard_address is not None:
+                self.publishers = start_publishers(self.pages, self.client)
         except (OSError, RuntimeError, ClusterStartError) as exc:
             self._stop_processes()
             raise ClusterStartError(f"cannot start a local Dask cluster: {exc}") from exc
@@ -105,6 +115,7 @@ class LocalCompute:
         if self._closed:
             return
         self._closed = True
+        stop_publishers(self.publishers)
         try:
             self.client.close()
         except Exception:  # the processes are stopped anyway

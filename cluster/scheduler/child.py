@@ -11,6 +11,7 @@ the workers close and the process exits. SIGTERM does the same.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -64,11 +65,23 @@ def _report(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def run_scheduler(security: Security, options: dict[str, Any]) -> None:
+async def run_scheduler(
+    security: Security, options: dict[str, Any], pages: list[dict[str, Any]]
+) -> None:
     from cluster.scheduler.guard import install_guard
 
+    modules = []
+    for page in pages:  # before the scheduler: Dask builds its dashboard's pages then
+        try:
+            module = importlib.import_module(page["module"])
+            module.register(**page.get("options", {}))
+            modules.append(module)
+        except Exception:
+            logger.warning("no dashboard page %s", page["module"], exc_info=True)
     scheduler = Scheduler(security=security, protocol="tls", **options)
-    install_guard(scheduler)
+    for module in modules:
+        module.attach(scheduler)
+    install_guard(scheduler)  # last: it wraps every handler, the pages' too
     async with scheduler:
         dashboard = scheduler.identity()["services"].get("dashboard")
         _report({"address": scheduler.address, "dashboard": dashboard, "pid": os.getpid()})
@@ -126,7 +139,7 @@ def main() -> None:
     )
     security = Security(require_encryption=True, **request["security"])
     if request["role"] == "scheduler":
-        asyncio.run(run_scheduler(security, request["options"]))
+        asyncio.run(run_scheduler(security, request["options"], request.get("pages", [])))
     elif request["role"] == "workers":
         asyncio.run(run_workers(security, request["scheduler"], request["options"]))
     else:

@@ -25,6 +25,7 @@ from distributed.deploy.spec import ProcessInterface
 from cluster.environment import allowed_environment
 from cluster.errors import ClusterStartError
 from cluster.scheduler.certificates import ComputeCertificates, Role
+from cluster.scheduler.pages import DashboardPage, page_requests
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +146,16 @@ class ChildProcess:
                 continue
 
 
-def scheduler_request(certificates: ComputeCertificates, options: dict[str, Any]) -> dict[str, Any]:
+def scheduler_request(
+    certificates: ComputeCertificates,
+    options: dict[str, Any],
+    pages: list[DashboardPage] | None = None,
+) -> dict[str, Any]:
     return {
         "role": "scheduler",
         "security": certificates.fields(Role.SCHEDULER),
         "options": options,
+        "pages": page_requests(pages or []) if options.get("dashboard", True) else [],
     }
 
 
@@ -176,6 +182,7 @@ class SchedulerProcess(ProcessInterface):
         *,
         certificates: ComputeCertificates,
         extra_env: Sequence[str] = (),
+        pages: list[DashboardPage] | None = None,
         security: Any = None,
         protocol: str | None = None,
         **options: Any,
@@ -184,7 +191,7 @@ class SchedulerProcess(ProcessInterface):
         self.contact_address = options.get("contact_address")
         self.child = ChildProcess(
             "Dask scheduler",
-            scheduler_request(certificates, options),
+            scheduler_request(certificates, options, pages),
             extra_env=extra_env,
         )
         self.dashboard_port: int | None = None

@@ -17,6 +17,12 @@ from distributed import Client
 from cluster.environment import EXTRA_NAMES_VARIABLE, shell_filter
 from cluster.errors import ClusterConfigError, ClusterStartError, SSHError
 from cluster.scheduler.certificates import ComputeCertificates, Role
+from cluster.scheduler.pages import (
+    Publisher,
+    dashboard_pages,
+    start_publishers,
+    stop_publishers,
+)
 from cluster.scheduler.process import SchedulerProcess
 from cluster.settings import ClusterSettings
 from cluster.slurm.batch import SlurmBatch
@@ -36,6 +42,8 @@ class SlurmCompute:
         self.transport = transport or SSHTransport(settings.ssh)
         self._closed = False
         self.tls_dir: str | None = None
+        self.pages = dashboard_pages()
+        self.publishers: list[Publisher] = []
         try:
             self.work_dir = resolve_remote_dir(self.transport, s.work_dir)
         except SSHError as exc:
@@ -50,6 +58,8 @@ class SlurmCompute:
             elif s.minimum_jobs:
                 self.cluster.scale(jobs=s.minimum_jobs)
             self.client = Client(self.cluster)
+            if s.dashboard_address:
+                self.publishers = start_publishers(self.pages, self.client)
         except Exception as exc:
             self.batch.close()
             self.transport.close()
@@ -83,6 +93,7 @@ class SlurmCompute:
         tls = self._tls_options()
         scheduler["certificates"] = tls.pop("certificates")
         scheduler["extra_env"] = list(self.settings.worker_env)
+        scheduler["pages"] = self.pages
         return {
             **tls,
             "slurm": self.slurm,
@@ -156,6 +167,7 @@ class SlurmCompute:
         if self._closed:
             return
         self._closed = True
+        stop_publishers(self.publishers)
         for closer in (self.client.close, self.cluster.close, self.batch.close, self._forget_tls):
             try:
                 closer()
