@@ -21,6 +21,7 @@ from cluster.scheduler.pages import (
     stop_publishers,
 )
 from cluster.scheduler.process import ChildProcess, scheduler_request, workers_request
+from cluster.scheduler.sandbox import sandbox_prefix
 from cluster.settings import LocalSettings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ class LocalCompute:
             scheduler_request(self.certificates, self._scheduler_options(), self.pages),
             extra_env=worker_env,
         )
-        self.workers = ChildProcess("Dask workers", {}, extra_env=worker_env)
+        prefix = sandbox_prefix(settings.hidden_paths or []) if settings.sandbox else []
+        self.workers = ChildProcess("Dask workers", {}, extra_env=worker_env, prefix=prefix)
         self._closed = False
         try:
             # both processes import Dask at once; the workers learn the address afterwards

@@ -12,7 +12,7 @@ from cluster.environment import check_names
 
 
 class LocalSettings(BaseModel):
-    """A Dask LocalCluster on this machine (the embedded default)."""
+    """Dask on this machine (the embedded default): a scheduler process and worker processes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -21,6 +21,10 @@ class LocalSettings(BaseModel):
     processes: bool = True
     memory_limit: str = "auto"
     dashboard_address: str | None = "127.0.0.1:8787"
+    # Folders task code must not read (the service's data folder by default): the workers see
+    # them empty, where Linux allows unprivileged user namespaces.
+    hidden_paths: list[Path] | None = None
+    sandbox: bool = True
 
 
 class SSHSettings(BaseModel):
