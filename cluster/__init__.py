@@ -1,4 +1,5 @@
-"""A project's compute: `local` (a Dask LocalCluster) or `slurm` (reached over SSH)."""
+"""A project's compute: `local` (a Dask scheduler and workers on this machine, each in a process
+of its own) or `slurm` (reached over SSH)."""
 
 import threading
 

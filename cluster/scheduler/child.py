@@ -95,21 +95,19 @@ async def run_workers(security: Security, scheduler: str, options: dict[str, Any
     cls = Nanny if options.pop("nanny", True) else Worker
     workers = [cls(scheduler, security=security, protocol="tls", **options) for _ in range(count)]
     await asyncio.gather(*workers)
-    try:
-        _report({"addresses": [w.address for w in workers], "pid": os.getpid()})
-        await _until_closed()
-    finally:
-        await asyncio.wait_for(
-            asyncio.gather(*(w.close(reason="compute closed") for w in workers)),
-            CLOSE_TIMEOUT,
-        )
-        _exit()
+    _report({"addresses": [w.address for w in workers], "pid": os.getpid()})
+    await _until_closed()
+    await asyncio.wait_for(
+        asyncio.gather(*(w.close(reason="compute closed") for w in workers)),
+        CLOSE_TIMEOUT,
+    )
+    _exit()
 
 
-def _exit() -> None:
+def _exit(code: int = 0) -> None:
     """Leave now: the thread still reading stdin would keep asyncio.run waiting."""
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)
 
 
 def _read_line(fd: int) -> bytes:
@@ -138,12 +136,16 @@ def main() -> None:
         }
     )
     security = Security(require_encryption=True, **request["security"])
-    if request["role"] == "scheduler":
-        asyncio.run(run_scheduler(security, request["options"], request.get("pages", [])))
-    elif request["role"] == "workers":
-        asyncio.run(run_workers(security, request["scheduler"], request["options"]))
-    else:
-        raise SystemExit(f"unknown role {request['role']!r}")
+    try:
+        if request["role"] == "scheduler":
+            asyncio.run(run_scheduler(security, request["options"], request.get("pages", [])))
+        elif request["role"] == "workers":
+            asyncio.run(run_workers(security, request["scheduler"], request["options"]))
+        else:
+            raise ValueError(f"unknown role {request['role']!r}")
+    except BaseException:  # said in the service's log; the starter sees no reply
+        logger.exception("the %s process failed", request.get("role"))
+        _exit(1)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ class Refused(PermissionError):
 def install_guard(scheduler: Scheduler) -> None:
     """Wrap every handler of `scheduler` (RPC and stream) with the role check."""
     for op, handler in list(scheduler.handlers.items()):
-        scheduler.handlers[op] = _guard_operation(scheduler, op, handler)
+        scheduler.handlers[op] = _guard_operation(op, handler)
     for op, handler in list(scheduler.stream_handlers.items()):
         if op in CLIENT_STREAM_OPERATIONS:
             scheduler.stream_handlers[op] = _guard_client_stream(op, handler)
@@ -89,13 +89,13 @@ def _role(comm: Comm) -> Role | None:
     return role_of((comm.extra_info or {}).get("peercert"))
 
 
-def _guard_operation(scheduler: Scheduler, op: str, handler: Callable[..., Any]) -> Any:
+def _guard_operation(op: str, handler: Callable[..., Any]) -> Any:
     expects_comm = _expects_comm(handler)
 
     async def guarded(comm: Comm, **msg: Any) -> Any:  # serializers, if any, are in msg
         role = _role(comm)
         _peer.set((role, comm.peer_address))
-        if role is not Role.CLIENT and not _allowed(scheduler, op, role, comm, msg):
+        if role is not Role.CLIENT and not _allowed(op, role, comm, msg):
             reason = (
                 f"the scheduler refuses {op!r} from {comm.peer_address}: only the service's "
                 f"client may do this (the peer's certificate names {role or 'no role'})"
@@ -123,9 +123,7 @@ def _guard_operation(scheduler: Scheduler, op: str, handler: Callable[..., Any])
     return guarded
 
 
-def _allowed(
-    scheduler: Scheduler, op: str, role: Role | None, comm: Comm, msg: dict[str, Any]
-) -> bool:
+def _allowed(op: str, role: Role | None, comm: Comm, msg: dict[str, Any]) -> bool:
     if role not in (Role.WORKER, Role.SCHEDULER):
         return False
     if op in WORKER_OPERATIONS:
@@ -135,10 +133,7 @@ def _allowed(
         if not named or not isinstance(named, list | tuple):
             return False  # "retire any workers" is the client's decision
         host = get_address_host(comm.peer_address)
-        return all(
-            isinstance(a, str) and a in scheduler.workers and get_address_host(a) == host
-            for a in named
-        )
+        return all(isinstance(a, str) and get_address_host(a) == host for a in named)
     return False
 
 

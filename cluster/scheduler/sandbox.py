@@ -14,6 +14,7 @@ import functools
 import logging
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,15 +31,20 @@ HIDE = (
 
 @functools.cache
 def namespaces_available() -> bool:
+    """Whether the sandbox works here: the namespaces, and a tmpfs mounted in them."""
     unshare = shutil.which("unshare")
     if unshare is None:
         return False
-    try:
-        probe = subprocess.run(
-            [unshare, *UNSHARE, "--", "true"], capture_output=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    with tempfile.TemporaryDirectory(prefix="orchestrator-probe-") as folder:
+        try:
+            probe = subprocess.run(
+                [unshare, *UNSHARE, "--", "sh", "-c", HIDE, "probe", folder, "--", "true"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return probe.returncode == 0
 
 
@@ -49,7 +55,12 @@ def sandbox_prefix(hidden: Sequence[Path]) -> list[str]:
         _warn_once()
         return []
     unshare = shutil.which("unshare") or "unshare"
-    folders = [str(Path(p).expanduser().resolve()) for p in hidden]
+    folders = []
+    for path in hidden:
+        folder = Path(path).expanduser().resolve()
+        # made now if missing (private): one made later would be visible to the workers
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folders.append(str(folder))
     return [unshare, *UNSHARE, "--", "sh", "-c", HIDE, "sandbox", *folders, "--"]
 
 
