@@ -25,8 +25,10 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCompute]:
     """A LocalCompute started by a service whose environment holds (fake) secrets."""
     for name, value in SERVICE_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SITE_MODULES", "/opt/site/modules")  # a name the site allows
     with LocalCompute(
-        LocalSettings(n_workers=1, threads_per_worker=2, dashboard_address=None)
+        LocalSettings(n_workers=1, threads_per_worker=2, dashboard_address=None),
+        worker_env=["SITE_*"],
     ) as local:
         yield local
 
@@ -95,3 +97,4 @@ def test_run_and_command_steps_of_a_campaign_are_refused_and_see_no_secret(
     assert_refused(command["client"], "a client without certificates")
     assert not [name for name in command["environ"] if name.startswith("AWS_SECRET")]
     assert "ORCHESTRATOR_OUTPUT_DIR" in command["environ"]
+    assert "SITE_MODULES" in command["environ"]
