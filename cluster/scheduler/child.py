@@ -3,9 +3,10 @@
 
 The starter writes one JSON line on stdin: the role (`scheduler` or `workers`), the TLS fields
 of that role (kept in memory here, never written to a file) and the options. Once listening,
-this process prints one JSON line on stdout (its addresses) and then watches stdin: when it
-closes (the starter closed it, or the starter died and the kernel closed it) the scheduler or
-the workers close and the process exits. SIGTERM does the same.
+this process writes one JSON line (its addresses) on the pipe whose descriptor is its
+argument, then watches stdin: when stdin closes (the starter closed it, or the starter died
+and the kernel closed it) the scheduler or the workers close and the process exits. SIGTERM
+does the same. Its stdout and stderr are the service's stderr.
 """
 
 from __future__ import annotations
@@ -60,9 +61,14 @@ def _read_to_end(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     loop.call_soon_threadsafe(stop.set)
 
 
+_REPLY_FD: list[int] = []
+
+
 def _report(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    """The one line the starter waits for, on the pipe it passed (then closed)."""
+    fd = _REPLY_FD.pop()
+    os.write(fd, (json.dumps(message) + "\n").encode())
+    os.close(fd)
 
 
 async def run_scheduler(
@@ -122,6 +128,7 @@ def _read_line(fd: int) -> bytes:
 
 
 def main() -> None:
+    _REPLY_FD.append(int(sys.argv[1]))
     request = json.loads(_read_line(0))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     dask.config.set(

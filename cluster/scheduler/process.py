@@ -52,6 +52,7 @@ class ChildProcess:
         self.log_level = log_level
         self.proc: subprocess.Popen[bytes] | None = None
         self.reply: dict[str, Any] = {}
+        self._reply: int | None = None  # the read end of the reply pipe, until the reply
 
     @property
     def pid(self) -> int | None:
@@ -64,18 +65,26 @@ class ChildProcess:
         env = allowed_environment(
             self.extra_env, {"PYTHONUNBUFFERED": "1", "DASK_LOGGING__DISTRIBUTED": self.log_level}
         )
-        command = [*self.prefix, sys.executable, "-m", "cluster.scheduler.child"]
+        # the reply comes on a pipe of its own: the child's stdout (and its workers', and their
+        # tasks') is the service's stderr, never a pipe nobody reads, nor `run --json`'s output
+        reply_read, reply_write = os.pipe()
+        command = [*self.prefix, sys.executable, "-m", "cluster.scheduler.child", str(reply_write)]
         try:
             self.proc = subprocess.Popen(
                 command,
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                stdout=_stderr(),
                 env=env,
                 close_fds=True,
+                pass_fds=(reply_write,),
                 start_new_session=True,  # a terminal's Ctrl-C reaches the service only
             )
         except OSError as exc:
+            os.close(reply_read)
             raise ClusterStartError(f"cannot start the {self.name} process: {exc}") from exc
+        finally:
+            os.close(reply_write)
+        self._reply = reply_read
 
     def start(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         """Send the request; the process's reply once it listens."""
@@ -101,21 +110,23 @@ class ChildProcess:
         return self.reply
 
     def _read_line(self, timeout: float) -> bytes:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None and self._reply is not None
         deadline = time.monotonic() + timeout
         buffer = b""
-        fd = self.proc.stdout.fileno()
-        while not buffer.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                break
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break  # it exited
-            buffer += chunk
+        try:
+            while not buffer.endswith(b"\n") and time.monotonic() < deadline:
+                ready, _, _ = select.select([self._reply], [], [], 0.5)
+                if not ready:
+                    if self.proc.poll() is not None:
+                        break  # it exited
+                    continue
+                chunk = os.read(self._reply, 65536)
+                if not chunk:
+                    break
+                buffer += chunk
+        finally:
+            os.close(self._reply)
+            self._reply = None
         return buffer
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
@@ -123,12 +134,11 @@ class ChildProcess:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
-        for close in (proc.stdin, proc.stdout):
-            try:
-                if close is not None:
-                    close.close()
-            except OSError:
-                pass
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        except OSError:
+            pass
         try:
             proc.wait(timeout)
             return
@@ -144,6 +154,13 @@ class ChildProcess:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _stderr() -> int | None:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (embedded interpreter)
+        return subprocess.DEVNULL
 
 
 def scheduler_request(

@@ -65,3 +65,16 @@ def test_closing_the_compute_stops_its_processes() -> None:
     compute.close()
     assert _gone(pids, 5) == []
     compute.close()  # again: nothing to do
+
+
+def _chatty() -> int:  # a task that prints a lot: nothing may block on its output
+    for _ in range(2000):
+        print("x" * 1000)
+    return 1
+
+
+def test_a_task_printing_a_lot_does_not_block() -> None:
+    from cluster import LocalCompute, LocalSettings
+
+    with LocalCompute(LocalSettings(n_workers=1, dashboard_address=None)) as compute:
+        assert compute.client.submit(_chatty, pure=False).result(timeout=60) == 1
