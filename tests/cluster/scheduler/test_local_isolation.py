@@ -17,6 +17,8 @@ from orchestrator.service import Service
 from tests.cluster.scheduler.probes import SECRETS, probe_scheduler
 from tests.helpers import run, spec_doc
 
+REPO = Path(__file__).resolve().parents[3]
+
 SERVICE_ENV = {**SECRETS, "ORCHESTRATOR_AUTH__DEV_ISSUER_KEY": "-----BEGIN PRIVATE KEY-----x"}
 
 
@@ -26,6 +28,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCompute]:
     for name, value in SERVICE_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SITE_MODULES", "/opt/site/modules")  # a name the site allows
+    # the command step runs `python -m tests...` from its task folder: PYTHONPATH (allowed)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
     with LocalCompute(
         LocalSettings(n_workers=1, threads_per_worker=2, dashboard_address=None),
         worker_env=["SITE_*"],
