@@ -148,17 +148,15 @@ class FrontDoor:
     def _bring_up(self, project: str, campaign_ids: list[str]) -> None:
         try:
             tier = self._tier(project, campaign_ids)
-            stages.record_stage(
-                self.service, campaign_ids, stages.PROVISIONING_CLUSTER, f"tier {tier}"
-            )
+            stages.record_stage(self.service, campaign_ids, stages.PROVISIONING, f"tier {tier}")
             self._ready_cluster(project, tier)
-            stages.record_stage(self.service, campaign_ids, stages.STARTING_INSTANCE)
+            stages.record_stage(self.service, campaign_ids, stages.STARTING)
             environment = {
                 **self.provisioner.cluster_environment(project),
                 **self._environment(project),
             }
             instance = self.instances.start(project, environment)
-            stages.record_stage(self.service, campaign_ids, stages.INSTANCE_READY, instance.url)
+            stages.record_stage(self.service, campaign_ids, stages.READY, instance.url)
         except (PlatformError, ProvisionerError, ClusterError) as exc:
             logger.warning("bringing up %s failed: %s", project, exc)
             self._fail(campaign_ids, str(exc))

@@ -117,9 +117,9 @@ def _platform_flow(
         assert status["state"] == "succeeded", status
         stages = _stages(campaign, p1)
         order = [
-            ("instance", "provisioning cluster"),
-            ("instance", "starting instance"),
-            ("instance", "instance ready"),
+            ("instance", "provisioning"),
+            ("instance", "starting"),
+            ("instance", "ready"),
             ("campaign", "running"),
             ("campaign", "succeeded"),
         ]

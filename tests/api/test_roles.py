@@ -2,6 +2,7 @@
 instance answers only for its project and checks tokens against the front door's JWKS
 (fetched over HTTP); the front door runs nothing itself, picks up unfinished campaigns when
 it starts, and fails a campaign whose cluster cannot be provisioned with the reason. The
+store is SQLite, and PostgreSQL for the stages (they must fit its columns). The
 provisioner is the real `local` back end, here with no local SLURM to hand out (its own
 failure, nothing faked). tests/api/test_platform.py runs campaigns through instances."""
 
@@ -35,10 +36,10 @@ def no_local_slurm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCHESTRATOR_CONFIG", "/nonexistent")
 
 
-def front_door_settings(tmp_path: Path) -> Settings:
+def front_door_settings(tmp_path: Path, db_url: str | None = None) -> Settings:
     return Settings(
         data_dir=tmp_path / "front-door",
-        db_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        db_url=db_url or f"sqlite:///{tmp_path / 'shared.db'}",
         results_url=str(tmp_path / "results"),
         engine=fast_engine(),
         cluster=ClusterSettings(local=LocalSettings(n_workers=1, dashboard_address=None)),
@@ -97,9 +98,9 @@ def test_instance_role_needs_a_project_and_an_external_issuer(tmp_path: Path) ->
 
 
 def test_front_door_picks_up_work_on_start_and_fails_it_when_no_cluster_comes(
-    tmp_path: Path, no_local_slurm: None
+    tmp_path: Path, no_local_slurm: None, db_url: str
 ) -> None:
-    settings = front_door_settings(tmp_path)
+    settings = front_door_settings(tmp_path, db_url)
     token = bearer(DevIssuer(settings.data_dir).token(project="lab/p1"))
     # submitted while no front door looked for work (e.g. just before a restart)
     with TestClient(create_app(settings, role="front-door", run_campaigns=False)) as idle:
@@ -119,8 +120,10 @@ def test_front_door_picks_up_work_on_start_and_fails_it_when_no_cluster_comes(
         assert "no local SLURM" in status["message"]  # the provisioner's own reason
         events = front_door.get(f"{campaign}/events", headers=token).json()["items"]
         stages = [(e["kind"], e.get("state")) for e in events]
-        assert ("instance", "provisioning cluster") in stages
-        assert ("instance", "starting instance") not in stages
+        assert ("instance", "provisioning") in stages
+        assert ("instance", "starting") not in stages
+        said = [e["message"] for e in events if e["kind"] == "instance"]
+        assert said == ["provisioning cluster: tier small"]
         assert stages[-1] == ("campaign", "failed")
         info = front_door.get("/v1/projects/lab/p1/cluster", headers=token).json()
         assert (info["instance"], info["cluster"]) == ("stopped", "failed")
