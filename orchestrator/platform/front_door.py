@@ -71,6 +71,8 @@ class FrontDoor:
         self.settings = settings
         self._environment = environment
         self._busy: dict[str, str] = {}  # project -> starting | stopping
+        self._stopped: set[str] = set()  # idle projects whose instance is known stopped
+        self._idle_checked = 0.0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -126,9 +128,12 @@ class FrontDoor:
                 project, campaign_ids
             ):
                 self._release(project)
-        self._stop_idle()
+        if time.monotonic() - self._idle_checked >= self.settings.idle_interval:
+            self._idle_checked = time.monotonic()
+            self._stop_idle()
 
     def _bring_up_in_background(self, project: str, campaign_ids: list[str]) -> bool:
+        self._stopped.discard(project)
         try:
             if self.instances.find(project) is not None:
                 return False
@@ -204,10 +209,13 @@ class FrontDoor:
     # ------------------------------------------------------------------ idle
     def _stop_idle(self) -> None:
         def stop(project: str) -> bool:
-            if not self._claim(project, "stopping"):
+            # asked once per idle spell (an ECS handler lists tasks to answer)
+            if project in self._stopped or not self._claim(project, "stopping"):
                 return False
             try:
-                return self.instances.stop(project)
+                stopped = self.instances.stop(project)
+                self._stopped.add(project)
+                return stopped
             finally:
                 self._release(project)
 

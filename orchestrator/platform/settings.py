@@ -34,6 +34,9 @@ class PlatformSettings(BaseModel):
     # how often the front door looks for projects with work and no instance, and for idle
     # ones (a submit through the front door looks at once)
     interval: float = Field(default=5.0, gt=0)
+    # how often it looks for idle projects (instance stopped, then cluster torn down after
+    # the provisioner's `idle_timeout` without campaigns)
+    idle_interval: float = Field(default=30.0, gt=0)
     # how long a project's cluster may take to become ready, and its instance to start
     cluster_timeout: float = Field(default=3600.0, gt=0)
     instance_timeout: float = Field(default=120.0, gt=0)

@@ -81,7 +81,7 @@ def test_campaigns_run_through_the_projects_instance_which_stops_when_idle(
         provisioner=ProvisionerSettings(
             local=LocalBackendSettings(exports=slurm_env), idle_timeout=IDLE_TIMEOUT
         ),
-        platform=PlatformSettings(url=f"http://127.0.0.1:{port}", interval=0.5),
+        platform=PlatformSettings(url=f"http://127.0.0.1:{port}", interval=0.5, idle_interval=1.0),
     )
     issuer = DevIssuer(settings.data_dir)
     p1 = bearer(issuer.token(project="lab/p1"))

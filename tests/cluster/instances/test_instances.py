@@ -83,6 +83,14 @@ def test_ecs_instances_run_find_and_stop(ecs):
     (override,) = task["overrides"]["containerOverrides"]
     assert override["name"] == "orchestrator"
     assert {"name": PROJECTS_ENV, "value": '["lab/p1"]'} in override["environment"]
+    assert override["command"][:6] == [
+        "orchestrator",
+        "serve",
+        "--role",
+        "instance",
+        "--project",
+        "lab/p1",
+    ]
     assert {"name": "ORCHESTRATOR_CLUSTER__KIND", "value": "slurm"} in override["environment"]
     assert handler.stop("lab/p1") is True
     assert handler.find("lab/p1") is None
