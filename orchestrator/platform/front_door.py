@@ -106,14 +106,12 @@ class FrontDoor:
         cluster = "none" if record is None else CLUSTER_STATES[record.state]
         with self._lock:
             busy = self._busy.get(project)
-        if busy == "stopping":
-            return ProjectState("stopping", cluster)
+        if busy is not None:  # until the handler says it answers, it is starting
+            return ProjectState(busy, cluster)
         found = self.instances.find(project)
         if found is not None and found.state == "running":
             return ProjectState("running", cluster, found.url)
-        if busy == "starting" or found is not None:
-            return ProjectState("starting", cluster)
-        return ProjectState("stopped", cluster)
+        return ProjectState("starting" if found is not None else "stopped", cluster)
 
     # ------------------------------------------------------------- reconcile
     def reconcile(self) -> None:
@@ -161,13 +159,17 @@ class FrontDoor:
                 **self._environment(project),
             }
             instance = self.instances.start(project, environment)
-            stages.record_stage(self.service, campaign_ids, stages.READY, instance.url)
         except (PlatformError, ProvisionerError, ClusterError) as exc:
             logger.warning("bringing up %s failed: %s", project, exc)
-            self._fail(campaign_ids, str(exc))
+            self._fail(campaign_ids, str(exc))  # before release: nothing waits any more
         except Exception as exc:  # a bug, or the store gone: say so on the campaigns
             logger.exception("bringing up %s failed", project)
             self._fail(campaign_ids, f"unexpected error: {type(exc).__name__}: {exc}")
+        else:  # the instance runs them now: whatever happens next is its to say
+            try:
+                stages.record_stage(self.service, campaign_ids, stages.READY, instance.url)
+            except Exception:
+                logger.exception("recording that the instance of %s is ready failed", project)
         finally:
             self._release(project)
 

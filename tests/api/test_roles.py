@@ -125,5 +125,15 @@ def test_front_door_picks_up_work_on_start_and_fails_it_when_no_cluster_comes(
         said = [e["message"] for e in events if e["kind"] == "instance"]
         assert said == ["provisioning cluster: tier small"]
         assert stages[-1] == ("campaign", "failed")
-        info = front_door.get("/v1/projects/lab/p1/cluster", headers=token).json()
-        assert (info["instance"], info["cluster"]) == ("stopped", "failed")
+        info = wait_for(
+            lambda: (
+                (i := front_door.get("/v1/projects/lab/p1/cluster", headers=token).json())[
+                    "instance"
+                ]
+                == "stopped"
+                and i
+            ),
+            timeout=10,
+            what="the bring-up ended",
+        )
+        assert info["cluster"] == "failed"
