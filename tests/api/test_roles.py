@@ -137,3 +137,18 @@ def test_front_door_picks_up_work_on_start_and_fails_it_when_no_cluster_comes(
             what="the bring-up ended",
         )
         assert info["cluster"] == "failed"
+
+
+def test_serve_names_what_a_role_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import serve
+
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ORCHESTRATOR_CONFIG", "/nonexistent")
+    monkeypatch.delenv("ORCHESTRATOR_AUTH__JWKS_URL", raising=False)
+    result = CliRunner().invoke(serve, ["--role", "instance", "--project", "lab/p1"])
+    assert result.exit_code == 1 and "ORCHESTRATOR_AUTH__JWKS_URL" in result.output
+    result = CliRunner().invoke(serve, ["--role", "instance"])
+    assert result.exit_code == 1 and "--project VLAB/PROJECT" in result.output
+    assert CliRunner().invoke(serve, ["--role", "router"]).exit_code == 2
