@@ -7,11 +7,12 @@ that the `orchestrator` command lists them while `orchestrator/` never imports `
 from __future__ import annotations
 
 import logging
+import sys
 
 import click
 
-from orchestrator.cli.errors import handle_errors
-from orchestrator.settings import load_settings
+from orchestrator.cli.errors import EXIT_INVALID, handle_errors
+from orchestrator.settings import Settings, load_settings
 
 
 @click.command()
@@ -26,8 +27,13 @@ from orchestrator.settings import load_settings
     "each project's instance when it has work; instance: one project's campaigns.",
 )
 @click.option("--project", default=None, help="VLAB/PROJECT: the instance's (--role instance).")
+@click.option(
+    "--allow-dev-issuer",
+    is_flag=True,
+    help="Serve the embedded development issuer on a non-loopback address too.",
+)
 @handle_errors
-def serve(host: str, port: int, role: str, project: str | None) -> None:
+def serve(host: str, port: int, role: str, project: str | None, allow_dev_issuer: bool) -> None:
     """The REST API; runs the submitted campaigns of the projects it serves."""
     import uvicorn
 
@@ -38,6 +44,7 @@ def serve(host: str, port: int, role: str, project: str | None) -> None:
     logging.getLogger("orchestrator.access").setLevel(logging.INFO)
     logging.getLogger("orchestrator.platform").setLevel(logging.INFO)
     settings = load_settings()
+    _check_dev_issuer(settings, host, allow_dev_issuer)
     if role == "front-door" and not settings.platform.url:
         # where its instances fetch its development issuer's public keys
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -50,6 +57,18 @@ def serve(host: str, port: int, role: str, project: str | None) -> None:
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
 
 
+def _check_dev_issuer(settings: Settings, host: str, allow: bool) -> None:
+    """Exit 2, naming the fix, where the development issuer may not serve."""
+    from api.errors import DevIssuerRefused
+    from api.issuer import check_dev_issuer
+
+    try:
+        check_dev_issuer(settings.auth, host, allow=allow)
+    except DevIssuerRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
 @click.command()
 @click.option("--project", required=True, help="VLAB/PROJECT the token is a member of.")
 @click.option("--role", default="member", show_default=True, type=click.Choice(["member", "admin"]))
@@ -58,14 +77,14 @@ def serve(host: str, port: int, role: str, project: str | None) -> None:
 @handle_errors
 def token(project: str, role: str, user: str, ttl: int) -> None:
     """A token from the embedded development issuer (the default `serve` accepts it)."""
-    from api.issuer import DevIssuer
+    from api.issuer import open_dev_issuer
 
     settings = load_settings()
     if settings.auth.jwks_url:
         raise click.UsageError("an external issuer is configured: get tokens from it")
     try:
         click.echo(
-            DevIssuer(settings.data_dir).token(
+            open_dev_issuer(settings.data_dir, settings.auth).token(
                 project=project,
                 role=role,
                 subject=user,

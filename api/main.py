@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.auth import TokenVerifier
-from api.issuer import DevIssuer
+from api.issuer import DevIssuer, open_dev_issuer
 from api.middleware import AccessLog, BodyLimit
 from api.roles import Role, check_role, start_role
 from api.routers import campaigns, cluster, events, health, hpc_cluster, tasks
@@ -45,7 +45,7 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
             remember_seconds=REMEMBER_TOKENS,
         )
         return verifier, None
-    issuer = DevIssuer(settings.data_dir)
+    issuer = open_dev_issuer(settings.data_dir, auth)  # refused where it is forbidden
     verifier = issuer.verifier(auth.audience, REMEMBER_TOKENS, auth.leeway)
     return verifier, issuer
 

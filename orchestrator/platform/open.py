@@ -11,6 +11,7 @@ from cluster.provisioner import Provisioner
 from orchestrator.platform.front_door import FrontDoor
 from orchestrator.service import Service
 from orchestrator.settings import Settings
+from orchestrator.store import project_database_url
 
 
 def open_instances(settings: Settings) -> InstanceHandler:
@@ -44,8 +45,10 @@ def open_front_door(
     instances: InstanceHandler | None = None,
 ) -> FrontDoor:
     """The front door's platform (not started). Every instance gets `auth_environment` (how
-    to check tokens: never a signing key); a local one also the shared store's URL and a
-    data folder of its own (the front door's holds the development issuer's key)."""
+    to check tokens: never a signing key); a local one also the store's URL for its project
+    (its own role on PostgreSQL) and a data folder of its own (the front door's holds the
+    development issuer's key). An ECS instance's store credentials come from its task
+    definition: task overrides are no place for a secret."""
     handler = instances or open_instances(settings)
     local = isinstance(handler, LocalInstances)
 
@@ -54,7 +57,8 @@ def open_front_door(
         if local:
             data_dir = local_state_dir(settings) / instance_slug(project) / "data"
             env["ORCHESTRATOR_DATA_DIR"] = str(data_dir)
-            env["ORCHESTRATOR_DB_URL"] = settings.database_url
+            # on PostgreSQL, the project's own role: it reaches only the project's rows
+            env["ORCHESTRATOR_DB_URL"] = project_database_url(settings, project)
         return env
 
     return FrontDoor(service, provisioner, handler, settings.platform, environment)
