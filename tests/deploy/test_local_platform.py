@@ -2,7 +2,8 @@
 server and a front door (the local SLURM is the test session's, so the script finds it
 running and leaves it alone); campaigns of two projects, submitted over HTTP with tokens of
 `orchestrator token`, each run on SLURM through its project's own instance, with results in
-S3; `down` then stops exactly what `up` started."""
+S3, each instance on the store as its project's own PostgreSQL role; `down` then stops
+exactly what `up` started."""
 
 from __future__ import annotations
 
@@ -152,6 +153,10 @@ def test_two_projects_run_on_slurm_through_their_instances(
     pids = _pids(state)
     assert {"front-door", "moto", "lab/p1", "lab/p2"} <= set(pids)
     assert pids["lab/p1"] != pids["lab/p2"]
+    for project in ("lab/p1", "lab/p2"):  # each opens the store as its project's own role
+        environ = Path(f"/proc/{pids[project]}/environ").read_bytes().split(b"\0")
+        db_url = next(v for v in environ if v.startswith(b"ORCHESTRATOR_DB_URL=")).decode()
+        assert "://orch_p_" in db_url, project
     # results in S3 (moto), under each campaign's folder
     s3 = boto3.client(
         "s3",
