@@ -19,12 +19,21 @@ from orchestrator.settings import Settings, load_settings
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
+    "--role",
+    default="all-in-one",
+    show_default=True,
+    type=click.Choice(["all-in-one", "front-door", "instance"]),
+    help="all-in-one: everything in this process; front-door: every project's API, starting "
+    "each project's instance when it has work; instance: one project's campaigns.",
+)
+@click.option("--project", default=None, help="VLAB/PROJECT: the instance's (--role instance).")
+@click.option(
     "--allow-dev-issuer",
     is_flag=True,
     help="Serve the embedded development issuer on a non-loopback address too.",
 )
 @handle_errors
-def serve(host: str, port: int, allow_dev_issuer: bool) -> None:
+def serve(host: str, port: int, role: str, project: str | None, allow_dev_issuer: bool) -> None:
     """The REST API; runs the submitted campaigns of the projects it serves."""
     import uvicorn
 
@@ -33,13 +42,19 @@ def serve(host: str, port: int, allow_dev_issuer: bool) -> None:
 
     quiet_dask()
     logging.getLogger("orchestrator.access").setLevel(logging.INFO)
+    logging.getLogger("orchestrator.platform").setLevel(logging.INFO)
     settings = load_settings()
     _check_dev_issuer(settings, host, allow_dev_issuer)
+    if role == "front-door" and not settings.platform.url:
+        # where its instances fetch its development issuer's public keys
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings.platform.url = f"http://{reachable}:{port}"
+    app = create_app(settings, role=role, project=project)
     if not settings.auth.jwks_url:
         click.echo(
             "auth: embedded development issuer (`orchestrator token` makes tokens)", err=True
         )
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
 
 
 def _check_dev_issuer(settings: Settings, host: str, allow: bool) -> None:

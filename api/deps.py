@@ -2,6 +2,7 @@
 
 Isolation rule: for a project the user is not a member of, every route answers 404, as if
 the project did not exist (nothing about other projects leaks, not even their existence).
+A project's instance answers 404 for every other project, whoever asks.
 A member lacking a permission (e.g. `delete` needs the admin role) gets 403.
 
 All of them are `async def`: FastAPI runs a plain `def` dependency in its thread pool, and
@@ -60,11 +61,14 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 
 async def service_identity(
     user: CurrentUser,
+    context: Context,
     vlab_id: Annotated[str, Path(pattern=ID)],
     project_id: Annotated[str, Path(pattern=ID)],
 ) -> Principal:
     """The service's own identity, for internal project routes. An end user's token gets
     403 in a project of theirs, and 404 elsewhere (the isolation rule above)."""
+    if not context.serves(f"{vlab_id}/{project_id}"):
+        raise NotFound(f"no project {vlab_id}/{project_id}")
     if user.is_service:
         return user
     if not user.roles(f"{vlab_id}/{project_id}"):
@@ -87,11 +91,12 @@ class ProjectScope:
 
 async def project_scope(
     user: CurrentUser,
+    context: Context,
     vlab_id: Annotated[str, Path(pattern=ID)],
     project_id: Annotated[str, Path(pattern=ID)],
 ) -> ProjectScope:
     project = f"{vlab_id}/{project_id}"
-    if not user.roles(project):
+    if not user.roles(project) or not context.serves(project):
         raise NotFound(f"no project {project}")
     scope = ProjectScope(project, user)
     scope.require("read")

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from api import problems
 from api.auth import TokenVerifier
-from api.context import AppContext
 from api.issuer import DevIssuer, open_dev_issuer
 from api.middleware import AccessLog, BodyLimit
+from api.roles import Role, check_role, start_role
 from api.routers import campaigns, cluster, events, health, hpc_cluster, tasks
-from orchestrator.dashboard import register_campaigns_page, unregister_campaigns_page
-from orchestrator.runner import Runner
-from orchestrator.service import Service
 from orchestrator.settings import Settings, load_settings
 
 DESCRIPTION = """Runs simulation campaigns of a project's users.
@@ -53,41 +50,35 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
     return verifier, issuer
 
 
-def create_app(settings: Settings | None = None, *, run_campaigns: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_campaigns: bool = True,
+    role: Role | str = Role.ALL_IN_ONE,
+    project: str | None = None,
+) -> FastAPI:
+    """The app of `role` (api/roles.py); `project` is an instance's. Without
+    `run_campaigns`, routes only: nothing runs campaigns nor brings up instances."""
     settings = settings or load_settings()
+    role = Role(role)
+    check_role(role, project, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings)
-        verifier, dev_issuer = build_verifier(settings)
-        projects = set(settings.api.projects) if settings.api.projects else None
-        # the Campaigns page in the project's Dask dashboard (before any scheduler starts)
-        register_campaigns_page(
-            service, next(iter(projects)) if projects and len(projects) == 1 else None
-        )
-        runner = Runner(service, projects=projects, poll_interval=settings.api.poll_interval)
-        if run_campaigns:
-            runner.start()
-        idle = None
-        if run_campaigns and settings.provisioner.teardown_interval > 0:
-            from cluster.provisioner import open_provisioner
-            from orchestrator.idle import IdleTeardown
-
-            app.state.provisioner = open_provisioner(
-                settings.provisioner, data_dir=settings.data_dir
+        with ExitStack() as stack:
+            verifier, dev_issuer = build_verifier(settings)
+            app.state.context = start_role(
+                role,
+                settings,
+                stack,
+                verifier,
+                dev_issuer if role is not Role.INSTANCE else None,
+                project=project,
+                run_campaigns=run_campaigns,
             )
-            idle = IdleTeardown(
-                app.state.provisioner, service, settings.provisioner.teardown_interval
-            ).start()
-        app.state.context = AppContext(settings, service, verifier, runner, dev_issuer)
-        try:
+            if app.state.context.front_door is not None:  # hpc_cluster's routes share it
+                app.state.provisioner = app.state.context.front_door.provisioner
             yield
-        finally:
-            if idle is not None:
-                idle.close()
-            runner.close()
-            unregister_campaigns_page()
-            service.close()
 
     app = FastAPI(title="Workflow Service", version="1", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)

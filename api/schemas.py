@@ -102,6 +102,13 @@ class ClusterInfo(BaseModel):
     campaigns_dashboard: str | None = Field(
         None, description="the dashboard's Campaigns page: progress per campaign and step"
     )
+    instance: Literal["stopped", "starting", "running", "stopping"] = Field(
+        "running", description="the project's instance (on a front door: as its handler says)"
+    )
+    cluster: Literal["none", "creating", "ready", "deleting", "failed"] = Field(
+        "none",
+        description="the project's provisioned cluster (on a front door: as the provisioner says)",
+    )
 
 
 class FieldError(BaseModel):

@@ -1,11 +1,13 @@
 """Idle teardown: a project's HPC cluster is deleted after `provisioner.idle_timeout` seconds
-without campaigns, judged from the service's store (a running campaign keeps it alive)."""
+without campaigns, judged from the service's store (a running campaign keeps it alive).
+On a front door, the project's instance is stopped by the same rule, before its cluster."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cluster.provisioner import Provisioner
@@ -22,6 +24,22 @@ def teardown_idle_clusters(provisioner: Provisioner, service: Service) -> list[s
         for project, when in service.last_activity(now).items()
     }
     return provisioner.teardown_idle(datetime.fromtimestamp(now, UTC), activity)
+
+
+def stop_idle_projects(
+    provisioner: Provisioner, service: Service, stop_instance: Callable[[str], bool]
+) -> list[str]:
+    """Stop the instance of every project without campaigns for `idle_timeout` seconds
+    (`stop_instance(project)`: whether one ran), then tear down the idle clusters; the
+    projects where something was stopped."""
+    now = time.time()
+    idle_for = provisioner.settings.idle_timeout
+    stopped = {
+        project
+        for project, when in service.last_activity(now).items()
+        if now - when >= idle_for and stop_instance(project)
+    }
+    return sorted(stopped.union(teardown_idle_clusters(provisioner, service)))
 
 
 class IdleTeardown:

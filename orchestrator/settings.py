@@ -19,6 +19,7 @@ from cluster import ClusterSettings
 from cluster.provisioner.settings import ProvisionerSettings
 from orchestrator.errors import SettingsError
 from orchestrator.kg.settings import KnowledgeGraphSettings
+from orchestrator.platform.settings import PlatformSettings
 
 
 def default_data_dir() -> Path:
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     kg: KnowledgeGraphSettings = Field(default_factory=KnowledgeGraphSettings)
     provisioner: ProvisionerSettings = Field(default_factory=ProvisionerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+    """The front door's: how projects' instances are started (`serve --role front-door`)."""
     url: str | None = None
     """A running server (`orchestrator serve`): the CLI then talks to it over HTTP."""
 

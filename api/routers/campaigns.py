@@ -58,7 +58,7 @@ async def submit(
         idempotency_key=idempotency_key,
     )
     context.statuses.invalidate(campaign_id)
-    context.runner.wake()
+    context.wake()
     response.headers["Location"] = f"{_base(scope.project)}/{campaign_id}"
     return await run_in_threadpool(service.status, campaign_id)
 
@@ -163,7 +163,7 @@ async def restart(scope: ProjectDep, record: CampaignDep, context: Context) -> d
     scope.require("submit")
     await run_in_threadpool(context.service.restart, record.id)
     context.statuses.invalidate(record.id)
-    context.runner.wake()
+    context.wake()
     return await run_in_threadpool(context.service.status, record.id)
 
 
@@ -189,7 +189,7 @@ async def extend(
         points=request.points,
     )
     context.statuses.invalidate(record.id)
-    context.runner.wake()
+    context.wake()
     return await run_in_threadpool(context.service.status, record.id)
 
 

@@ -16,6 +16,11 @@ def projects_env(project: str) -> str:
     return json.dumps([project])
 
 
+def instance_arguments(project: str, host: str, port: int) -> list[str]:
+    """What follows `orchestrator serve` to run the project's instance."""
+    return ["--role", "instance", "--project", project, "--host", host, "--port", str(port)]
+
+
 def instance_slug(project: str) -> str:
     """A short, stable, name-safe id for the project (pid files, ECS startedBy)."""
     return "orch-" + hashlib.sha256(project.encode()).hexdigest()[:24]

@@ -19,6 +19,7 @@ from cluster.instances.base import (
     PROJECT_TAG,
     PROJECTS_ENV,
     Instance,
+    instance_arguments,
     instance_slug,
     projects_env,
 )
@@ -66,6 +67,11 @@ class EcsInstances:
                 "containerOverrides": [
                     {
                         "name": self._container,
+                        "command": [
+                            "orchestrator",
+                            "serve",
+                            *instance_arguments(project, "0.0.0.0", self._port),
+                        ],
                         "environment": [
                             {"name": name, "value": value} for name, value in variables.items()
                         ],

@@ -1,5 +1,7 @@
-"""`local`: one `orchestrator serve` subprocess per project on this machine, on a free
-loopback port, with a pid file (`STATE_DIR/<slug>.json`); stopped by its pid."""
+"""`local`: one `orchestrator serve --role instance --project VLAB/P` subprocess per project
+on this machine, on a free loopback port, with a pid file (`STATE_DIR/<slug>.json`);
+stopped by its pid. What the instance needs besides (how to check tokens, the store, its
+cluster) comes in `environment`: this module adds only the project."""
 
 from __future__ import annotations
 
@@ -16,10 +18,17 @@ from typing import Any
 
 import httpx
 
-from cluster.instances.base import PROJECTS_ENV, Instance, instance_slug, projects_env
+from cluster.instances.base import (
+    PROJECTS_ENV,
+    Instance,
+    instance_arguments,
+    instance_slug,
+    projects_env,
+)
 from cluster.instances.errors import InstanceStartError
 
-# `python -m orchestrator.cli serve`: the same interpreter and package as this process.
+# `python -m orchestrator.cli serve`: the same interpreter and package as this process
+# (`--role instance --project P --host H --port N` follow).
 DEFAULT_COMMAND = (sys.executable, "-m", "orchestrator.cli", "serve")
 
 
@@ -59,7 +68,7 @@ class LocalInstances:
         log_path = self._dir / f"{instance_slug(project)}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [*self._command, "--host", self._host, "--port", str(port)],
+                [*self._command, *instance_arguments(project, self._host, port)],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

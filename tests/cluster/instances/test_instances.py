@@ -22,6 +22,9 @@ def test_local_instance_serves_its_project_and_stops_by_pid(tmp_path: Path):
         env={
             "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
             "ORCHESTRATOR_CONFIG": "/nonexistent",
+            # an instance only checks tokens (keys fetched on first use): it signs none
+            "ORCHESTRATOR_AUTH__JWKS_URL": "http://127.0.0.1:9/dev-issuer/jwks.json",
+            "ORCHESTRATOR_AUTH__ISSUER": "orchestrator-dev-issuer",
         },
     )
     assert handler.find("lab/p1") is None
@@ -34,6 +37,8 @@ def test_local_instance_serves_its_project_and_stops_by_pid(tmp_path: Path):
         assert LocalInstances(tmp_path / "instances").find("lab/p1") == instance
         environ = Path(f"/proc/{instance.id}/environ").read_bytes().split(b"\0")
         assert f'{PROJECTS_ENV}=["lab/p1"]'.encode() in environ
+        command = Path(f"/proc/{instance.id}/cmdline").read_bytes().split(b"\0")
+        assert command[-9:-5] == [b"--role", b"instance", b"--project", b"lab/p1"]
     finally:
         assert handler.stop("lab/p1") is True
     with pytest.raises(httpx.ConnectError):
@@ -79,6 +84,14 @@ def test_ecs_instances_run_find_and_stop(ecs):
     (override,) = task["overrides"]["containerOverrides"]
     assert override["name"] == "orchestrator"
     assert {"name": PROJECTS_ENV, "value": '["lab/p1"]'} in override["environment"]
+    assert override["command"][:6] == [
+        "orchestrator",
+        "serve",
+        "--role",
+        "instance",
+        "--project",
+        "lab/p1",
+    ]
     assert {"name": "ORCHESTRATOR_CLUSTER__KIND", "value": "slurm"} in override["environment"]
     assert handler.stop("lab/p1") is True
     assert handler.find("lab/p1") is None

@@ -1,0 +1,48 @@
+"""Settings of the front door's platform: which instance handler starts projects' instances,
+and how the front door waits for clusters and instances."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EcsInstanceSettings(BaseModel):
+    """`ecs`: each instance is a task of the service's image (its task definition holds the
+    store's per-project credentials; the front door passes none of its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str = "orchestrator"
+    task_definition: str = "orchestrator-instance"
+    container: str = "orchestrator"
+    launch_type: str = "FARGATE"
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class PlatformSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instances: Literal["local", "ecs"] = "local"
+    # `local`: pid files, logs and each instance's data folder (default: DATA_DIR/instances)
+    state_dir: Path | None = None
+    ecs: EcsInstanceSettings = Field(default_factory=EcsInstanceSettings)
+    # how often the front door looks for projects with work and no instance, and for idle
+    # ones (a submit through the front door looks at once)
+    interval: float = Field(default=5.0, gt=0)
+    # how often it looks for idle projects (instance stopped, then cluster torn down after
+    # the provisioner's `idle_timeout` without campaigns)
+    idle_interval: float = Field(default=30.0, gt=0)
+    # how long a project's cluster may take to become ready, and its instance to start
+    cluster_timeout: float = Field(default=3600.0, gt=0)
+    instance_timeout: float = Field(default=120.0, gt=0)
+    # the provisioner's tier for a project's cluster when its campaign names no partition
+    default_tier: str = "small"
+    project_tiers: dict[str, str] = Field(default_factory=dict)  # "vlab/project" -> tier
+    # the front door's own URL as its instances reach it (their tokens are checked against
+    # its JWKS when it signs them itself); default: from `serve`'s host and port
+    url: str | None = None
