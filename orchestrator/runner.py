@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from cluster import ClusterError, Compute, load_backend, open_compute
 from orchestrator.engine import Engine
-from orchestrator.errors import CampaignBusy, OrchestratorError
+from orchestrator.errors import CampaignBusy, LeaseLost, OrchestratorError
 from orchestrator.kg.outbox import Registrar
 from orchestrator.kg.process import RegistrarProcess
 from orchestrator.service import Service
@@ -137,6 +137,8 @@ class Runner:
         try:
             state = engine.run()
             logger.info("campaign %s: %s", engine.campaign_id, state)
+        except LeaseLost as exc:
+            logger.warning("campaign %s stopped: %s", engine.campaign_id, exc)
         except CampaignBusy:
             pass  # another runner took it first
         except OrchestratorError as exc:

@@ -32,6 +32,7 @@ from orchestrator.engine.completion import Completion
 from orchestrator.engine.config import EngineConfig
 from orchestrator.engine.controls import Controls
 from orchestrator.engine.exports import ExportSchedule
+from orchestrator.engine.lease import LeaseKeeper
 from orchestrator.engine.manifest import Manifest, Progress
 from orchestrator.engine.outcome import Outcome, last_line
 from orchestrator.engine.plan import Plan, compile_plan
@@ -41,7 +42,7 @@ from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.engine.started import StartedRouter
 from orchestrator.engine.state import RunState, task_event
 from orchestrator.engine.submission import Submission
-from orchestrator.errors import CampaignBusy, SpecError
+from orchestrator.errors import CampaignBusy, LeaseLost, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
 from orchestrator.spec.validate import check_gathered
@@ -88,7 +89,7 @@ class Engine:
         self.import_paths: tuple[str, ...] = ()
         self._started: deque[dict[str, Any]] = deque()
         self._stop = threading.Event()
-        self._next_heartbeat = 0.0
+        self._lease: LeaseKeeper  # made by `run` once the campaign is claimed
         # made by `run` once the campaign is claimed: compiling the plan imports task code
         self._parts: _Parts | None = None
 
@@ -103,6 +104,10 @@ class Engine:
         holder = self.store.claim(self.campaign_id, self.runner, self.config.lease_seconds)
         if holder is not None:
             raise CampaignBusy(self.campaign_id, holder)
+        self._lease = LeaseKeeper(
+            self.store, self.campaign_id, self.runner, self.config.lease_seconds, self._stop.set
+        )
+        self._lease.start()
         self.import_paths = tuple(self.record.import_paths or ())
         add_import_paths(self.import_paths)
         try:
@@ -111,17 +116,13 @@ class Engine:
                 check_gathered(plan.spec, self.config.max_gathered_points)
                 step_resources = _placement(plan, self.compute)
             except SpecError as exc:
-                self.store.set_campaign_state(
-                    self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}"
-                )
-                return CampaignState.FAILED
+                return self._fail_early(f"spec no longer valid: {exc}")
             except (MemoryError, RecursionError) as exc:  # no retry can fix these
-                reason = f"the campaign cannot be planned: {type(exc).__name__}: {exc}"
-                self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, reason)
-                return CampaignState.FAILED
+                return self._fail_early(
+                    f"the campaign cannot be planned: {type(exc).__name__}: {exc}"
+                )
             except ClusterConfigError as exc:
-                self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, str(exc))
-                return CampaignState.FAILED
+                return self._fail_early(str(exc))
             parts = self._prepare(plan, step_resources)
             try:
                 if not self._loop(parts):
@@ -129,15 +130,38 @@ class Engine:
                 return self._finish(parts)
             finally:
                 StartedRouter.of(self.client).remove(self.campaign_id)
-                parts.recorder.close()
-                parts.manifest.flush()
+                self._close(parts)
         finally:
+            self._lease.stop()
             self.store.release(self.campaign_id, self.runner)
+
+    def _fail_early(self, reason: str) -> str:
+        self.store.set_campaign_state(
+            self.campaign_id, CampaignState.FAILED, reason, runner=self.runner
+        )
+        return CampaignState.FAILED
+
+    def _close(self, parts: _Parts) -> None:
+        """Commit what is recorded and send the manifest; with the lease lost, write nothing
+        more (the store would refuse it) and let go of this run's futures."""
+        if not (self._lease.lost.is_set() or isinstance(parts.recorder.error, LeaseLost)):
+            try:
+                parts.recorder.close()
+            finally:
+                parts.manifest.flush()
+            return
+        parts.recorder.abandon()
+        futures = [slot.future for slot in parts.state.inflight.values() if slot.future]
+        if futures:
+            self.client.cancel(futures)
+        raise LeaseLost(self.campaign_id, self.runner)
 
     def _prepare(self, plan: Plan, step_resources: dict[str, dict[str, float] | None]) -> _Parts:
         cid, config = self.campaign_id, self.config
         manifest = Manifest(self.location, plan, self.progress, config.upload_deadline)
-        recorder = Recorder(self.store, cid, manifest.durable, interval=config.flush_interval)
+        recorder = Recorder(
+            self.store, cid, manifest.durable, interval=config.flush_interval, runner=self.runner
+        )
         counts = Counts(
             {name: plan.total(name) for name in plan.steps}, self.store.task_counts(cid)
         )
@@ -159,7 +183,6 @@ class Engine:
         )
         admission = Admission(state, self._move)
         admission.load_singles()
-        self._next_heartbeat = time.time() + config.lease_seconds / 3
         StartedRouter.of(self.client).add(cid, self._started.append)
         exports = ExportSchedule.create(config.export, state, manifest)
         completion = Completion(state, self._move, admission, exports, self._started)
@@ -188,14 +211,13 @@ class Engine:
         admission, completion, controls = parts.admission, parts.completion, parts.controls
         while True:
             if self._stop.is_set():
+                self._lease.check()  # stopped because the lease was lost: say so
                 recorder.flush()
                 return False
             now = time.time()
             if now >= controls.next_poll:
                 controls.poll()
                 completion.check_deadlines(now)
-            if now >= self._next_heartbeat:
-                self._heartbeat()
             if not state.cancelling:
                 completion.release_retries(now)
                 admission.admit()
@@ -213,11 +235,6 @@ class Engine:
         assert self._parts is not None
         self._parts.submission.submit()
 
-    def _heartbeat(self) -> None:
-        self._next_heartbeat = time.time() + self.config.lease_seconds / 3
-        if not self.store.heartbeat(self.campaign_id, self.runner, self.config.lease_seconds):
-            raise CampaignBusy(self.campaign_id, "another runner (this runner's lease was lost)")
-
     def _finish(self, parts: _Parts) -> str:
         state, recorder = parts.state, parts.recorder
         counts, plan = state.counts, state.plan
@@ -226,9 +243,7 @@ class Engine:
             for s in (TaskState.FAILED, TaskState.CANCELLED, HELD)
         }
         export_failures = (
-            parts.exports.at_end(self._heartbeat, self.config.lease_seconds / 3)
-            if parts.exports is not None
-            else []
+            parts.exports.at_end(self._lease.check, 1.0) if parts.exports is not None else []
         )
         failed, cancelled, held = (
             by_state[TaskState.FAILED],
@@ -261,7 +276,10 @@ class Engine:
         if self.store.get_campaign(self.campaign_id).points > plan.points:
             # points were added in the instant it ended: run again for them
             self.store.reopen(
-                self.campaign_id, plan.rerun_on_extend(), "reopened: points added as it ended"
+                self.campaign_id,
+                plan.rerun_on_extend(),
+                "reopened: points added as it ended",
+                runner=self.runner,
             )
             return CampaignState.ACCEPTED
         return final
