@@ -20,9 +20,8 @@ from orchestrator.settings import load_settings
 @handle_errors
 def serve(host: str, port: int) -> None:
     """The REST API; runs the submitted campaigns of the projects it serves."""
-    import uvicorn
-
     from api.main import create_app
+    from api.serving import run_server
     from orchestrator.cli.quiet import quiet_dask
 
     quiet_dask()
@@ -32,7 +31,7 @@ def serve(host: str, port: int) -> None:
         click.echo(
             "auth: embedded development issuer (`orchestrator token` makes tokens)", err=True
         )
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+    run_server(create_app(settings), host, port, settings.shutdown_grace)
 
 
 @click.command()

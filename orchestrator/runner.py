@@ -70,17 +70,23 @@ class Runner:
             return [cid for cid, t in self._threads.items() if t.is_alive()]
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop engines (their campaigns stay resumable) and close every project's compute."""
+        """Stop engines (their campaigns stay resumable) and close every project's compute,
+        within `timeout` seconds in all for the engines."""
+        ends = time.monotonic() + timeout
         self._closing.set()
         self._wake.set()
+        with self._lock:
+            engines = list(self._engines.values())
+        for engine in engines:
+            engine.stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, ends - time.monotonic()))
         with self._lock:
             engines, threads = list(self._engines.values()), list(self._threads.values())
         for engine in engines:
-            engine.stop()
+            engine.stop()  # launched meanwhile
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, ends - time.monotonic()))
         with self._lock:
             computes, self.computes = list(self.computes.values()), {}
         for compute in computes:
