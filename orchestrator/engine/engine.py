@@ -159,6 +159,7 @@ class Engine:
     def _prepare(self, plan: Plan, step_resources: dict[str, dict[str, float] | None]) -> _Parts:
         cid, config = self.campaign_id, self.config
         manifest = Manifest(self.location, plan, self.progress, config.upload_deadline)
+        manifest.rebuild(self.store, cid)  # lines a crash or an outage lost, from the store
         recorder = Recorder(
             self.store, cid, manifest.durable, interval=config.flush_interval, runner=self.runner
         )

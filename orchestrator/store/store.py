@@ -254,5 +254,10 @@ class Store:
         """A failed attempt: try again at `next_at`, or never (None: rejected for good)."""
         _outbox.failed(self.db, ids, error, next_at, now)
 
+    def task_outputs(self, campaign_id: str) -> dict[tuple[str, int | None, int], Any]:
+        """The output files registered with each finished task attempt, by (step, point,
+        attempt), from the outbox (the manifest is rebuilt from them)."""
+        return _outbox.task_outputs(self.db, campaign_id)
+
     def outbox_backlog(self, campaign_id: str | None = None) -> int:
         return _outbox.backlog(self.db, campaign_id)
