@@ -85,6 +85,9 @@ class SlurmSettings(BaseModel):
     scheduler_port: int = Field(default=0, ge=0, le=65535)
     dashboard_address: str | None = ":8787"
     poll_interval: float = Field(default=5.0, gt=0)
+    # Worker jobs in a row that may fail before their worker starts; then a campaign waiting
+    # on workers fails, with the last job's stderr in its reason.
+    worker_start_failures: int = Field(default=3, ge=1)
 
 
 class FsxSettings(BaseModel):

@@ -42,6 +42,7 @@ from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.engine.started import StartedRouter
 from orchestrator.engine.state import RunState, task_event
 from orchestrator.engine.submission import Submission
+from orchestrator.engine.workers import WorkerStartCheck
 from orchestrator.errors import CampaignBusy, LeaseLost, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
@@ -64,6 +65,7 @@ class _Parts:
     completion: Completion
     controls: Controls
     exports: ExportSchedule | None
+    workers: WorkerStartCheck
 
 
 class Engine:
@@ -192,7 +194,15 @@ class Engine:
         )
         controls = Controls(state, self._move, admission)
         parts = _Parts(
-            state, recorder, manifest, admission, submission, completion, controls, exports
+            state,
+            recorder,
+            manifest,
+            admission,
+            submission,
+            completion,
+            controls,
+            exports,
+            WorkerStartCheck(self.compute),
         )
         self._parts = parts
         if self.record.state != CampaignState.RUNNING:
@@ -219,6 +229,10 @@ class Engine:
             if now >= controls.next_poll:
                 controls.poll()
                 completion.check_deadlines(now)
+                if state.inflight and (reason := parts.workers.failure()) is not None:
+                    state.workers_failed = reason
+                    self.client.cancel([s.future for s in state.inflight.values() if s.future])
+                    return True
             if not state.cancelling:
                 completion.release_retries(now)
                 admission.admit()
@@ -251,7 +265,9 @@ class Engine:
             by_state[TaskState.CANCELLED],
             by_state[HELD],
         )
-        if state.cancelling:
+        if state.workers_failed is not None:
+            final, message = CampaignState.FAILED, state.workers_failed
+        elif state.cancelling:
             final, message = CampaignState.CANCELLED, "cancelled on request"
         elif failed:
             final = CampaignState.FAILED
