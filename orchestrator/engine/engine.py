@@ -5,13 +5,15 @@ Guarantees (see docs/reliability.md):
   (progress, manifest) only after it is committed;
 - tasks recorded as finished are never run again; tasks in flight when the runner died run
   again (at-least-once);
-- downstream tasks of a failed task are held, never run; `restart` runs them later.
+- downstream tasks of a failed task are held, never run; `restart` runs them later;
+- a run that lost its lease writes nothing more (the store refuses it) and stops.
 
 This module is the core: the run (claim, plan, end state), its loop, and `_move`, the one
 place a task changes state. The loop's parts, each given the run's shared `RunState`:
 admission (engine/admission.py), submission (engine/submission.py), completion
 (engine/completion.py), controls (engine/controls.py), the manifest and progress reports
-(engine/manifest.py), FSx exports (engine/exports.py over orchestrator/results/exports.py).
+(engine/manifest.py), FSx exports (engine/exports.py over orchestrator/results/exports.py);
+the lease, renewed on its own thread (engine/lease.py), fences every write of the run.
 """
 
 from __future__ import annotations

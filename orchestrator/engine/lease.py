@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orchestrator.errors import LeaseLost, StoreError
+from orchestrator.errors import LeaseLost
 from orchestrator.store import Store
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class LeaseKeeper:
         while not self._stop.wait(self._seconds / 3):
             try:
                 held = self._store.heartbeat(self._campaign_id, self._runner, self._seconds)
-            except (StoreError, OSError) as exc:
+            except Exception as exc:  # a dropped connection, a locked database: try again
                 logger.warning("campaign %s: lease renewal failed: %s", self._campaign_id, exc)
                 held = time.monotonic() - renewed < self._seconds
             else:
