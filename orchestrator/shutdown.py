@@ -63,6 +63,9 @@ def interrupt_on_terminate(grace: float, code: int) -> Iterator[None]:
         exit_by(grace, code)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: its caller handles them
+        return
     previous: dict[signal.Signals, Any] = {}
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous[signum] = signal.signal(signum, on_signal)
