@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -59,6 +59,10 @@ class AuthSettings(BaseModel):
         default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
     )
     leeway: float = Field(default=30.0, ge=0, le=300)
+    dev_issuer: Literal["loopback", "allowed", "forbidden"] = "loopback"
+    """Where the embedded development issuer may serve (without `jwks_url`): `loopback`, only
+    when `serve` listens on a loopback address; `allowed`, anywhere (`serve
+    --allow-dev-issuer`); `forbidden`, nowhere, whatever the command line says (the image)."""
 
 
 class ApiSettings(BaseModel):

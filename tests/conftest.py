@@ -26,7 +26,12 @@ if str(REPO) not in sys.path:
 # itself.
 os.environ.setdefault("ORCHESTRATOR_KG__REGISTRAR", "thread")
 
-pytest_plugins = ["tests.fixtures.api", "tests.fixtures.aws", "tests.fixtures.slurm"]
+pytest_plugins = [
+    "tests.fixtures.api",
+    "tests.fixtures.aws",
+    "tests.fixtures.project_roles",
+    "tests.fixtures.slurm",
+]
 
 PG_SKIP = "no PostgreSQL server: set ORCHESTRATOR_TEST_PG_URL (deploy/postgres/up)"
 PG_CI = (

@@ -17,6 +17,7 @@ import click
 from cluster import ClusterError, open_compute
 from orchestrator.backends import Backend, EmbeddedBackend, HTTPBackend, open_backend
 from orchestrator.cli.cluster import cluster as cluster_group
+from orchestrator.cli.db import db
 from orchestrator.cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -298,6 +299,7 @@ def results(campaign_id: str) -> None:
 
 cli.add_command(kg)
 cli.add_command(cluster_group)
+cli.add_command(db)
 
 
 def main() -> None:

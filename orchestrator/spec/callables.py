@@ -15,11 +15,15 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+# The ast module of some CPython 3.11 releases raises "AST constructor recursion depth
+# mismatch" when two threads build ASTs at once (concurrent API requests): one at a time.
+_PARSING = threading.Lock()
 _DEF = ast.FunctionDef | ast.AsyncFunctionDef
 _LITERALS = (
     ast.Constant,
@@ -54,7 +58,8 @@ def find_callable(target: str) -> Found:
     if source is None:
         return Found(None)  # no source to read: the module exists, the worker checks the rest
     try:
-        tree = ast.parse(source, filename=spec.origin or module_name)
+        with _PARSING:
+            tree = ast.parse(source, filename=spec.origin or module_name)
     except SyntaxError as exc:
         raise CallableProblem(f"{module_name} has a syntax error: {exc}") from None
     body: Sequence[ast.stmt] = tree.body

@@ -20,12 +20,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from orchestrator.errors import StoreError
 from orchestrator.private_paths import make_private_file, make_private_folder
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
 
 
 class Database:
@@ -45,9 +46,19 @@ class Database:
             return
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            # a project's role (isolation.py) may not change the schema
+            raise StoreError(
+                f"the store's schema is at revision {current}, this code needs "
+                f"{script.get_current_head()}, and this database role may not migrate it: "
+                "run `orchestrator db migrate` as the tables' owner"
+            ) from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -68,6 +79,12 @@ class Database:
                 yield conn
         except OperationalError as exc:
             raise StoreError(f"state store unavailable: {exc.orig}") from exc
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            # a project's role writing outside its project (row-level security, isolation.py)
+            reason = str(exc.orig).strip().splitlines()[0]
+            raise StoreError(f"the state store refused the write: {reason}") from exc
 
 
 def _make_engine(url: str, echo: bool) -> Engine:

@@ -121,3 +121,13 @@ outbox = Table(
     Column("error", Text, nullable=True),
     Index("ix_outbox_due", "done_at", "next_at"),
 )
+
+# Which database role is a project's instance (PostgreSQL: row-level security lets that role
+# see and write only its project's rows; see store/isolation.py). Unused on SQLite.
+project_roles = Table(
+    "project_roles",
+    metadata,
+    Column("role_name", String(63), primary_key=True),
+    Column("project", String(200), nullable=False, unique=True),
+    Column("granted_at", Float, nullable=False),
+)
