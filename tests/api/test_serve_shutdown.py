@@ -129,7 +129,7 @@ def test_sigterm_stops_serve_within_seconds(tmp_path: Path, target: str):
             server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         took = time.monotonic() - sent
-        assert took < EXIT_WITHIN, f"serve took {took:.1f}s to exit on SIGTERM"
+        assert took < EXIT_WITHIN, f"serve took {took:.1f}s to exit on SIGTERM: {_tail(server)}"
         wait_for(lambda: _gone(server.pid), EXIT_WITHIN, "its Dask workers to exit")
     finally:
         if server.poll() is None or not _gone(server.pid):
@@ -157,3 +157,8 @@ def _up(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _tail(process: subprocess.Popen[str]) -> str:
+    """The end of an exited process's stderr, to say why a check failed."""
+    return process.stderr.read()[-3000:] if process.stderr else ""
