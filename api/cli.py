@@ -35,9 +35,8 @@ from orchestrator.settings import Settings, load_settings
 @handle_errors
 def serve(host: str, port: int, role: str, project: str | None, allow_dev_issuer: bool) -> None:
     """The REST API; runs the submitted campaigns of the projects it serves."""
-    import uvicorn
-
     from api.main import create_app
+    from api.serving import run_server
     from orchestrator.cli.quiet import quiet_dask
 
     quiet_dask()
@@ -54,7 +53,7 @@ def serve(host: str, port: int, role: str, project: str | None, allow_dev_issuer
         click.echo(
             "auth: embedded development issuer (`orchestrator token` makes tokens)", err=True
         )
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    run_server(app, host, port, settings.shutdown_grace)
 
 
 def _check_dev_issuer(settings: Settings, host: str, allow: bool) -> None:

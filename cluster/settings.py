@@ -104,6 +104,9 @@ class SlurmSettings(BaseModel):
         return value
 
     poll_interval: float = Field(default=5.0, gt=0)
+    # Worker jobs in a row that may fail before their worker starts; then a campaign waiting
+    # on workers fails, with the last job's stderr in its reason.
+    worker_start_failures: int = Field(default=3, ge=1)
 
 
 class FsxSettings(BaseModel):

@@ -63,6 +63,20 @@ class CampaignBusy(OrchestratorError):
         super().__init__(f"campaign {campaign_id!r} is being run by {runner}")
 
 
+class LeaseLost(CampaignBusy):
+    """This runner's lease on the campaign ran out or was taken over: its writes are refused
+    (fenced) and it stops running the campaign without writing more."""
+
+    def __init__(self, campaign_id: str, runner: str):
+        self.campaign_id = campaign_id
+        OrchestratorError.__init__(
+            self,
+            f"runner {runner} no longer holds the lease on campaign {campaign_id!r} "
+            "(it ran out or another runner took it over): its writes are refused",
+        )
+        self.runner = runner
+
+
 class TaskTimeout(OrchestratorError):
     """A task ran longer than its step's `timeout`."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from cluster import ClusterError, Compute, load_backend, open_compute
 from orchestrator.engine import Engine
-from orchestrator.errors import CampaignBusy, OrchestratorError
+from orchestrator.errors import CampaignBusy, LeaseLost, OrchestratorError
 from orchestrator.kg.outbox import Registrar
 from orchestrator.kg.process import RegistrarProcess
 from orchestrator.service import Service
@@ -70,17 +70,23 @@ class Runner:
             return [cid for cid, t in self._threads.items() if t.is_alive()]
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop engines (their campaigns stay resumable) and close every project's compute."""
+        """Stop engines (their campaigns stay resumable) and close every project's compute,
+        within `timeout` seconds in all for the engines."""
+        ends = time.monotonic() + timeout
         self._closing.set()
         self._wake.set()
+        with self._lock:
+            engines = list(self._engines.values())
+        for engine in engines:
+            engine.stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, ends - time.monotonic()))
         with self._lock:
             engines, threads = list(self._engines.values()), list(self._threads.values())
         for engine in engines:
-            engine.stop()
+            engine.stop()  # launched meanwhile
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, ends - time.monotonic()))
         with self._lock:
             computes, self.computes = list(self.computes.values()), {}
         for compute in computes:
@@ -137,6 +143,8 @@ class Runner:
         try:
             state = engine.run()
             logger.info("campaign %s: %s", engine.campaign_id, state)
+        except LeaseLost as exc:
+            logger.warning("campaign %s stopped: %s", engine.campaign_id, exc)
         except CampaignBusy:
             pass  # another runner took it first
         except OrchestratorError as exc:

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     """The front door's: how projects' instances are started (`serve --role front-door`)."""
+    shutdown_grace: float = Field(default=3.0, gt=0, le=25)
+    """Seconds from SIGTERM (or Ctrl-C) to the end of the process, whatever it is doing
+    (ECS and systemd kill it 30 s after SIGTERM); campaigns stay resumable."""
     url: str | None = None
     """A running server (`orchestrator serve`): the CLI then talks to it over HTTP."""
 

@@ -42,8 +42,9 @@ def write_file(x: int, ctx: Any) -> str:
 
 
 def flaky(x: int, fail_times: int, ctx: Any) -> int:
-    """Fails the first `fail_times` attempts of each point (counted in its output folder)."""
-    marker = Path(ctx.output_dir) / "attempts"
+    """Fails the first `fail_times` attempts of each point (counted next to its output
+    folder, which each attempt gets empty)."""
+    marker = Path(ctx.output_dir).parent / f".{ctx.step}-{ctx.point}.attempts"
     count = int(marker.read_text()) if marker.exists() else 0
     marker.write_text(str(count + 1))
     if count < fail_times:
@@ -140,3 +141,11 @@ def write_where(x: int, ctx: Any) -> str:
     """Writes `where.txt` in its output folder: x and the SLURM job of its worker."""
     (ctx.output_dir / "where.txt").write_text(f"{x} {os.environ.get('SLURM_JOB_ID', 'local')}\n")
     return str(ctx.output_dir)
+
+
+def fails_first_attempt(x: int, ctx: Any) -> int:
+    """Writes `attempt-N.txt` in its output folder; the first attempt then fails."""
+    (Path(ctx.output_dir) / f"attempt-{ctx.attempt}.txt").write_text(str(x))
+    if ctx.attempt == 1:
+        raise RuntimeError(f"first attempt of x={x} fails")
+    return x

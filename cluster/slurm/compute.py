@@ -28,6 +28,7 @@ from cluster.settings import ClusterSettings
 from cluster.slurm.batch import SlurmBatch
 from cluster.slurm.commands import SlurmCommands
 from cluster.slurm.jobqueue import SSHSLURMCluster
+from cluster.slurm.worker_starts import WorkerStarts
 from cluster.ssh import SSHTransport
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class SlurmCompute:
             **tls,
             "slurm": self.slurm,
             "poll_interval": s.poll_interval,
+            "worker_logs": logs,
+            "start_failure_limit": s.worker_start_failures,
             "cores": s.cores,
             "processes": s.processes,
             "memory": s.memory,
@@ -155,6 +158,12 @@ class SlurmCompute:
     def scheduler_pid(self) -> int | None:
         scheduler = self.cluster.scheduler
         return scheduler.child.pid if isinstance(scheduler, SchedulerProcess) else None
+
+    @property
+    def worker_starts(self) -> WorkerStarts:
+        """Worker jobs that failed before their worker started (the engine fails a campaign
+        waiting on workers when they keep failing)."""
+        return self.cluster.worker_starts
 
     @property
     def dashboard_link(self) -> str | None:

@@ -21,6 +21,7 @@ from tornado.ioloop import PeriodicCallback
 
 from cluster.errors import ClusterConfigError
 from cluster.slurm.commands import SlurmCommands
+from cluster.slurm.worker_starts import WorkerStarts, joined_jobs, stderr_tail
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,14 @@ class SSHSLURMCluster(JobQueueCluster):
         poll_interval: float = 5.0,
         tls_dir: str | None = None,
         worker_security: Security | None = None,
+        worker_logs: str | None = None,
+        start_failure_limit: int = 3,
         **kwargs: Any,
     ):
         self.slurm = slurm
         self.poll_interval = poll_interval
+        self.worker_logs = worker_logs  # the jobs' --error files: {worker_logs}/%x-%j.err
+        self.worker_starts = WorkerStarts(start_failure_limit)
         self.polls = 0
         self.tls_dir = tls_dir
         # the cluster's own `security` is the service's client's; workers have theirs
@@ -102,6 +107,7 @@ class SSHSLURMCluster(JobQueueCluster):
         }
         if not jobs:
             return
+        self.worker_starts.joined(joined_jobs(jobs, self.scheduler_info))
         self.polls += 1
         try:
             states = await self.slurm.states(str(job.job_id) for job in jobs.values())
@@ -118,6 +124,8 @@ class SSHSLURMCluster(JobQueueCluster):
                 continue  # closed or replaced while we polled (scale down, adapt)
             job = self.workers.pop(name)
             status = states[str(job.job_id)]
+            if self.worker_starts.counts(name, status):
+                self.worker_starts.failed(status, await self._stderr(job))
             logger.warning(
                 "worker job %s ended (%s: %s); a replacement will be submitted",
                 job.job_id,
@@ -126,3 +134,9 @@ class SSHSLURMCluster(JobQueueCluster):
             )
         if ended:
             await self._correct_state()
+
+    async def _stderr(self, job: SSHSLURMJob) -> str:
+        if self.worker_logs is None:
+            return ""
+        path = f"{self.worker_logs}/{job.job_name}-{job.job_id}.err"
+        return await stderr_tail(self.slurm, path)

@@ -31,6 +31,7 @@ from orchestrator.cli.quiet import quiet_dask
 from orchestrator.dashboard import campaigns_url, register_campaigns_page
 from orchestrator.errors import CampaignBusy
 from orchestrator.service import Service
+from orchestrator.shutdown import interrupt_on_terminate
 from orchestrator.spec import import_paths_for, read_document
 from orchestrator.states import CampaignState, TaskState
 from orchestrator.status import all_succeeded
@@ -88,7 +89,8 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
         raise
     registrar = service.start_registrar()  # provenance, sent while the campaign runs
     try:
-        with compute:
+        # SIGTERM stops it as Ctrl-C does; either ends the process within the grace
+        with interrupt_on_terminate(service.settings.shutdown_grace, EXIT_INTERRUPTED), compute:
             return _run_on(service, compute, ids, as_json_output)
     finally:
         # what the knowledge graph did not take yet stays in the store's outbox: the next

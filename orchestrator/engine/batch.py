@@ -28,6 +28,7 @@ from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.engine.plan import StepPlan
 from orchestrator.engine.slots import Slot
 from orchestrator.results import ResultsLocation, StoredFile, media_type
+from orchestrator.results.attempts import fresh_task_folder_shell
 from orchestrator.spec.model import BatchSpec, Step
 from orchestrator.spec.shell_template import as_text
 from orchestrator.store import SINGLE
@@ -132,7 +133,7 @@ class BatchSteps:
                 "step": slot.step,
             }
             body = render_template(step.batch.script, values)
-            scripts.append(_task_script(step.batch, output_dir, body))
+            scripts.append(_task_script(step.batch, output_dir, body, slot.attempt))
             outputs.append(output_dir)
         for i, (slot, _, _) in enumerate(batch):
             slot.job_ref = str(JobRef(name, i, None))
@@ -284,9 +285,10 @@ class BatchSteps:
         return {k: unwrap(v) for k, v in values.items()}
 
 
-def _task_script(batch: BatchSpec, output_dir: str, body: str) -> str:
-    """The task's own script: its environment, run in its output folder."""
-    lines = ["#!/bin/bash", f"mkdir -p {shlex.quote(output_dir)} || exit 1"]
+def _task_script(batch: BatchSpec, output_dir: str, body: str, attempt: int) -> str:
+    """The task's own script: its environment, run in its output folder (emptied of what
+    an earlier attempt left there)."""
+    lines = ["#!/bin/bash", *fresh_task_folder_shell(output_dir, attempt)]
     lines += [f"cd {shlex.quote(output_dir)} || exit 1"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in batch.env.items()]
     lines += [f"export ORCHESTRATOR_OUTPUT_DIR={shlex.quote(output_dir)}", body]

@@ -5,13 +5,15 @@ Guarantees (see docs/reliability.md):
   (progress, manifest) only after it is committed;
 - tasks recorded as finished are never run again; tasks in flight when the runner died run
   again (at-least-once);
-- downstream tasks of a failed task are held, never run; `restart` runs them later.
+- downstream tasks of a failed task are held, never run; `restart` runs them later;
+- a run that lost its lease writes nothing more (the store refuses it) and stops.
 
 This module is the core: the run (claim, plan, end state), its loop, and `_move`, the one
 place a task changes state. The loop's parts, each given the run's shared `RunState`:
 admission (engine/admission.py), submission (engine/submission.py), completion
 (engine/completion.py), controls (engine/controls.py), the manifest and progress reports
-(engine/manifest.py), FSx exports (engine/exports.py over orchestrator/results/exports.py).
+(engine/manifest.py), FSx exports (engine/exports.py over orchestrator/results/exports.py);
+the lease, renewed on its own thread (engine/lease.py), fences every write of the run.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from orchestrator.engine.completion import Completion
 from orchestrator.engine.config import EngineConfig
 from orchestrator.engine.controls import Controls
 from orchestrator.engine.exports import ExportSchedule
+from orchestrator.engine.lease import LeaseKeeper
 from orchestrator.engine.manifest import Manifest, Progress
 from orchestrator.engine.outcome import Outcome, last_line
 from orchestrator.engine.plan import Plan, compile_plan
@@ -41,7 +44,8 @@ from orchestrator.engine.slots import HELD, Counts, Slot
 from orchestrator.engine.started import StartedRouter
 from orchestrator.engine.state import RunState, task_event
 from orchestrator.engine.submission import Submission
-from orchestrator.errors import CampaignBusy, SpecError
+from orchestrator.engine.workers import WorkerStartCheck
+from orchestrator.errors import CampaignBusy, LeaseLost, SpecError
 from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
 from orchestrator.spec.validate import check_gathered
@@ -63,6 +67,7 @@ class _Parts:
     completion: Completion
     controls: Controls
     exports: ExportSchedule | None
+    workers: WorkerStartCheck
 
 
 class Engine:
@@ -88,7 +93,7 @@ class Engine:
         self.import_paths: tuple[str, ...] = ()
         self._started: deque[dict[str, Any]] = deque()
         self._stop = threading.Event()
-        self._next_heartbeat = 0.0
+        self._lease: LeaseKeeper  # made by `run` once the campaign is claimed
         # made by `run` once the campaign is claimed: compiling the plan imports task code
         self._parts: _Parts | None = None
 
@@ -103,6 +108,10 @@ class Engine:
         holder = self.store.claim(self.campaign_id, self.runner, self.config.lease_seconds)
         if holder is not None:
             raise CampaignBusy(self.campaign_id, holder)
+        self._lease = LeaseKeeper(
+            self.store, self.campaign_id, self.runner, self.config.lease_seconds, self._stop.set
+        )
+        self._lease.start()
         self.import_paths = tuple(self.record.import_paths or ())
         add_import_paths(self.import_paths)
         try:
@@ -111,17 +120,13 @@ class Engine:
                 check_gathered(plan.spec, self.config.max_gathered_points)
                 step_resources = _placement(plan, self.compute)
             except SpecError as exc:
-                self.store.set_campaign_state(
-                    self.campaign_id, CampaignState.FAILED, f"spec no longer valid: {exc}"
-                )
-                return CampaignState.FAILED
+                return self._fail_early(f"spec no longer valid: {exc}")
             except (MemoryError, RecursionError) as exc:  # no retry can fix these
-                reason = f"the campaign cannot be planned: {type(exc).__name__}: {exc}"
-                self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, reason)
-                return CampaignState.FAILED
+                return self._fail_early(
+                    f"the campaign cannot be planned: {type(exc).__name__}: {exc}"
+                )
             except ClusterConfigError as exc:
-                self.store.set_campaign_state(self.campaign_id, CampaignState.FAILED, str(exc))
-                return CampaignState.FAILED
+                return self._fail_early(str(exc))
             parts = self._prepare(plan, step_resources)
             try:
                 if not self._loop(parts):
@@ -129,15 +134,39 @@ class Engine:
                 return self._finish(parts)
             finally:
                 StartedRouter.of(self.client).remove(self.campaign_id)
-                parts.recorder.close()
-                parts.manifest.flush()
+                self._close(parts)
         finally:
+            self._lease.stop()
             self.store.release(self.campaign_id, self.runner)
+
+    def _fail_early(self, reason: str) -> str:
+        self.store.set_campaign_state(
+            self.campaign_id, CampaignState.FAILED, reason, runner=self.runner
+        )
+        return CampaignState.FAILED
+
+    def _close(self, parts: _Parts) -> None:
+        """Commit what is recorded and send the manifest; with the lease lost, write nothing
+        more (the store would refuse it) and let go of this run's futures."""
+        if not (self._lease.lost.is_set() or isinstance(parts.recorder.error, LeaseLost)):
+            try:
+                parts.recorder.close()
+            finally:
+                parts.manifest.flush()
+            return
+        parts.recorder.abandon()
+        futures = [slot.future for slot in parts.state.inflight.values() if slot.future]
+        if futures:
+            self.client.cancel(futures)
+        raise LeaseLost(self.campaign_id, self.runner)
 
     def _prepare(self, plan: Plan, step_resources: dict[str, dict[str, float] | None]) -> _Parts:
         cid, config = self.campaign_id, self.config
         manifest = Manifest(self.location, plan, self.progress, config.upload_deadline)
-        recorder = Recorder(self.store, cid, manifest.durable, interval=config.flush_interval)
+        manifest.rebuild(self.store, cid)  # lines a crash or an outage lost, from the store
+        recorder = Recorder(
+            self.store, cid, manifest.durable, interval=config.flush_interval, runner=self.runner
+        )
         counts = Counts(
             {name: plan.total(name) for name in plan.steps}, self.store.task_counts(cid)
         )
@@ -159,7 +188,6 @@ class Engine:
         )
         admission = Admission(state, self._move)
         admission.load_singles()
-        self._next_heartbeat = time.time() + config.lease_seconds / 3
         StartedRouter.of(self.client).add(cid, self._started.append)
         exports = ExportSchedule.create(config.export, state, manifest)
         completion = Completion(state, self._move, admission, exports, self._started)
@@ -168,7 +196,15 @@ class Engine:
         )
         controls = Controls(state, self._move, admission)
         parts = _Parts(
-            state, recorder, manifest, admission, submission, completion, controls, exports
+            state,
+            recorder,
+            manifest,
+            admission,
+            submission,
+            completion,
+            controls,
+            exports,
+            WorkerStartCheck(self.compute),
         )
         self._parts = parts
         if self.record.state != CampaignState.RUNNING:
@@ -188,14 +224,17 @@ class Engine:
         admission, completion, controls = parts.admission, parts.completion, parts.controls
         while True:
             if self._stop.is_set():
+                self._lease.check()  # stopped because the lease was lost: say so
                 recorder.flush()
                 return False
             now = time.time()
             if now >= controls.next_poll:
                 controls.poll()
                 completion.check_deadlines(now)
-            if now >= self._next_heartbeat:
-                self._heartbeat()
+                if state.inflight and (reason := parts.workers.failure()) is not None:
+                    state.workers_failed = reason
+                    self.client.cancel([s.future for s in state.inflight.values() if s.future])
+                    return True
             if not state.cancelling:
                 completion.release_retries(now)
                 admission.admit()
@@ -213,11 +252,6 @@ class Engine:
         assert self._parts is not None
         self._parts.submission.submit()
 
-    def _heartbeat(self) -> None:
-        self._next_heartbeat = time.time() + self.config.lease_seconds / 3
-        if not self.store.heartbeat(self.campaign_id, self.runner, self.config.lease_seconds):
-            raise CampaignBusy(self.campaign_id, "another runner (this runner's lease was lost)")
-
     def _finish(self, parts: _Parts) -> str:
         state, recorder = parts.state, parts.recorder
         counts, plan = state.counts, state.plan
@@ -226,16 +260,16 @@ class Engine:
             for s in (TaskState.FAILED, TaskState.CANCELLED, HELD)
         }
         export_failures = (
-            parts.exports.at_end(self._heartbeat, self.config.lease_seconds / 3)
-            if parts.exports is not None
-            else []
+            parts.exports.at_end(self._lease.check, 1.0) if parts.exports is not None else []
         )
         failed, cancelled, held = (
             by_state[TaskState.FAILED],
             by_state[TaskState.CANCELLED],
             by_state[HELD],
         )
-        if state.cancelling:
+        if state.workers_failed is not None:
+            final, message = CampaignState.FAILED, state.workers_failed
+        elif state.cancelling:
             final, message = CampaignState.CANCELLED, "cancelled on request"
         elif failed:
             final = CampaignState.FAILED
@@ -261,7 +295,10 @@ class Engine:
         if self.store.get_campaign(self.campaign_id).points > plan.points:
             # points were added in the instant it ended: run again for them
             self.store.reopen(
-                self.campaign_id, plan.rerun_on_extend(), "reopened: points added as it ended"
+                self.campaign_id,
+                plan.rerun_on_extend(),
+                "reopened: points added as it ended",
+                runner=self.runner,
             )
             return CampaignState.ACCEPTED
         return final

@@ -27,6 +27,7 @@ from orchestrator.context import TaskContext
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.errors import CommandFailed, TaskTimeout
 from orchestrator.results import ResultsLocation, upload
+from orchestrator.results.attempts import fresh_task_folder
 from orchestrator.spec import shell_template
 from orchestrator.spec.callables import select_keywords
 from orchestrator.spec.shell_template import as_text
@@ -80,8 +81,8 @@ def _execute(
     try:
         location = _location(call.results_url)
         prefix = location.task_prefix(call.step, call.point)
-        if location.is_local:
-            output_dir = location.local_dir(prefix)
+        if location.is_local:  # only this attempt's files: an earlier one's are set aside
+            output_dir = fresh_task_folder(Path(location.path(prefix)), call.attempt)
         else:  # files are staged on the worker and stored when the task has succeeded
             staging = tempfile.TemporaryDirectory(prefix="orchestrator-task-")
             output_dir = Path(staging.name)

@@ -4,13 +4,16 @@ The recorder calls `durable` on its own thread once a batch of task writes is co
 the store: only then does a finished task get its manifest line and does the progress
 callback see the new counts. So a reader of the manifest or of the progress never learns
 of a task the store could still lose. A manifest that cannot be appended to is logged, not
-fatal: the store stays the record of what ran.
+fatal: the store stays the record of what ran, and the manifest is rebuilt from it when a
+run starts (`rebuild`): lines lost with a crash, or given up after their deadline on an
+object store, are written again, so a finished campaign's manifest lists every finished
+task (with the output files registered with it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from orchestrator.engine.outcome import last_line
@@ -18,7 +21,7 @@ from orchestrator.engine.plan import Plan
 from orchestrator.engine.slots import public_point
 from orchestrator.results import ResultsLocation
 from orchestrator.states import TASK_TERMINAL
-from orchestrator.store import TaskWrite
+from orchestrator.store import SINGLE, Store, TaskRecord, TaskWrite
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,70 @@ class Manifest:
             entry["error"] = last_line(write.error)
         return entry
 
+    def rebuild(self, store: Store, campaign_id: str, page: int = 10_000) -> int:
+        """Append a line for every finished task whose last line in the manifest is not its
+        stored attempt and state; returns how many (0 when the manifest cannot be read)."""
+        if not any(
+            n
+            for by_state in store.task_counts(campaign_id).values()
+            for state, n in by_state.items()
+            if state in TASK_TERMINAL
+        ):
+            return 0
+        try:
+            listed = {
+                (e.get("step"), e.get("point")): (e.get("attempt"), e.get("state"))
+                for e in self.location.read_manifest()
+            }
+        except Exception as exc:
+            logger.warning("could not read the manifest to rebuild it: %s", exc)
+            return 0
+        outputs: dict[tuple[str, int | None, int], Any] | None = None
+        written = 0
+        for rows in _finished(store, campaign_id, page):
+            missing = [
+                row for row in rows if listed.get((row.step, row.point)) != (row.attempt, row.state)
+            ]
+            if not missing:
+                continue
+            if outputs is None:
+                outputs = store.task_outputs(campaign_id)
+            for row in missing:
+                key = (row.step, SINGLE if row.point is None else row.point, row.attempt)
+                self.outputs[key] = outputs.get((row.step, row.point, row.attempt), [])
+            self.location.append_manifest([self.entry(_as_write(row)) for row in missing])
+            written += len(missing)
+        if written:
+            logger.warning("manifest: %d line(s) missing, written again from the store", written)
+        return written
+
     def flush(self) -> None:
         """Make every line appended so far readable where the results are."""
         self.location.flush_manifest(self.upload_deadline)
+
+
+def _finished(store: Store, campaign_id: str, page: int) -> Iterator[list[TaskRecord]]:
+    """The finished tasks' rows, a page at a time."""
+    for state in sorted(TASK_TERMINAL):
+        after: tuple[str, int] | None = None
+        while True:
+            chunk = store.list_tasks(campaign_id, state=state, limit=page, after=after)
+            if chunk:
+                yield chunk
+            if len(chunk) < page:
+                break
+            last = chunk[-1]
+            after = (last.step, SINGLE if last.point is None else last.point)
+
+
+def _as_write(row: TaskRecord) -> TaskWrite:
+    return TaskWrite(
+        step=row.step,
+        point=SINGLE if row.point is None else row.point,
+        state=row.state,
+        attempt=row.attempt,
+        result=row.result,
+        result_url=row.result_url,
+        error=row.error,
+        finished_at=row.finished_at,
+    )

@@ -2,7 +2,8 @@
 
 Writes are merged and committed together (one transaction per flush), so persistence costs
 little throughput; callbacks run only after the commit, so nothing is reported before it
-is durable.
+is durable. Every batch names the runner, so the store refuses it (`LeaseLost`) once that
+runner's lease is lost; the recorder then writes nothing more.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.errors import StoreError
+from orchestrator.errors import LeaseLost, StoreError
 from orchestrator.store import EventWrite, Store, TaskWrite, WriteBatch
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Recorder:
         *,
         interval: float = 0.05,
         max_batch: int = 5000,
+        runner: str | None = None,
     ):
         self._store = store
         self._campaign_id = campaign_id
@@ -37,7 +39,8 @@ class Recorder:
         self._interval = interval
         self._max_batch = max_batch
         self._lock = threading.Condition()
-        self._pending = WriteBatch(campaign_id)
+        self._runner = runner
+        self._pending = self._new_batch()
         self._snapshot: Any = None
         self._closed = False
         self._error: BaseException | None = None
@@ -80,8 +83,21 @@ class Recorder:
             while (self._pending or self._flushing) and self._error is None:
                 self._lock.notify_all()
                 self._lock.wait(0.05)
+            if isinstance(self._error, LeaseLost):
+                raise self._error
             if self._error is not None:
                 raise StoreError(f"state store write failed: {self._error}") from self._error
+
+    def abandon(self) -> None:
+        """Stop without writing what is still pending (this runner lost its lease)."""
+        with self._lock:
+            self._pending = self._new_batch()
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join()
+
+    def _new_batch(self) -> WriteBatch:
+        return WriteBatch(self._campaign_id, runner=self._runner)
 
     def close(self) -> None:
         self.flush()
@@ -101,7 +117,9 @@ class Recorder:
                     self._lock.wait(self._interval)
                 if self._closed and not self._pending:
                     return
-                batch, self._pending = self._pending, WriteBatch(self._campaign_id)
+                if self._error is not None:
+                    return  # a write failed for good: nothing more is written
+                batch, self._pending = self._pending, self._new_batch()
                 snapshot = self._snapshot
                 self._flushing = bool(batch)
             if batch:
@@ -118,6 +136,9 @@ class Recorder:
             try:
                 self._store.apply(batch)
                 break
+            except LeaseLost as exc:  # another runner took over: never retried
+                self._fail(exc)
+                return
             except StoreError as exc:  # transient: locked database, dropped connection
                 logger.warning("store write failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(delay)

@@ -56,6 +56,7 @@ class RunState:
     retries: list[tuple[float, int, Slot]] = field(default_factory=list)  # (due, seq, slot)
     to_submit: dict[str, list[tuple[Slot, Upstream]]] = field(default_factory=dict)
     cancelling: bool = False  # the whole campaign is being cancelled
+    workers_failed: str | None = None  # why the workers cannot start: the run ends failed
     cancelled_steps: set[str] = field(default_factory=set)
     cancelled_points: set[int] = field(default_factory=set)
     cancelled_tasks: set[tuple[str, int]] = field(default_factory=set)

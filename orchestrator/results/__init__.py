@@ -3,6 +3,10 @@
 Layout under the campaign's base URL:
     {step}/{point:06d}/...   one folder per task of a foreach step (files the task wrote,
     {step}/...               result.pkl / result.json for values too big for the store)
+    {step}/{point:06d}.before-attempt-{n}/...
+                             what earlier attempts left in the task's folder, set aside
+                             when attempt n started (`attempts.py`): a task's folder holds
+                             only its current attempt's files
     manifest.jsonl           one line per finished task: point, parameters, state, result,
                              outputs (local folders; `manifest/part-*.jsonl` on object stores,
                              which cannot append: one part per flush, in name order)

@@ -20,6 +20,7 @@ from orchestrator.errors import CampaignNotFound
 from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState, TaskState
 from orchestrator.store._database import Database
 from orchestrator.store._events import append_events
+from orchestrator.store._lease import fence
 from orchestrator.store.records import CampaignRecord, EventWrite
 from orchestrator.store.tables import campaigns, controls, events, tasks
 
@@ -151,9 +152,13 @@ def last_activity(db: Database, now: float) -> dict[str, float]:
     return found
 
 
-def set_state(db: Database, campaign_id: str, state: str, message: str | None) -> None:
+def set_state(
+    db: Database, campaign_id: str, state: str, message: str | None, runner: str | None = None
+) -> None:
     now = time.time()
     with db.transaction() as conn:
+        if runner is not None:
+            fence(conn, campaign_id, runner, now)
         conn.execute(
             update(campaigns)
             .where(campaigns.c.id == campaign_id)
@@ -213,10 +218,14 @@ def restart(db: Database, campaign_id: str, seen: CampaignRecord) -> int | None:
     return int(n)
 
 
-def reopen(db: Database, campaign_id: str, rerun: Sequence[str], message: str) -> None:
+def reopen(
+    db: Database, campaign_id: str, rerun: Sequence[str], message: str, runner: str | None = None
+) -> None:
     """Back to `accepted` with `rerun`'s tasks pending (points were added as it ended)."""
     now = time.time()
     with db.transaction() as conn:
+        if runner is not None:
+            fence(conn, campaign_id, runner, now)
         reopen_rows(conn, campaign_id, rerun, now)
         accepted = EventWrite(now, "campaign", state=CampaignState.ACCEPTED, message=message)
         append_events(conn, campaign_id, [accepted])

@@ -78,3 +78,18 @@ def backlog(db: Database, campaign_id: str | None) -> int:
         query = query.where(outbox.c.campaign_id == campaign_id)
     with db.connect() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def task_outputs(db: Database, campaign_id: str) -> dict[tuple[str, int | None, int], Any]:
+    """The `outputs` registered with each finished task attempt of the campaign, by
+    (step, point, attempt): what its manifest line lists (read when the manifest is rebuilt)."""
+    query = select(outbox.c.payload).where(
+        outbox.c.campaign_id == campaign_id, outbox.c.kind == "task"
+    )
+    found: dict[tuple[str, int | None, int], Any] = {}
+    with db.connect() as conn:
+        for (payload,) in conn.execute(query):
+            if payload.get("outputs"):
+                key = (payload["step"], payload.get("point"), int(payload["attempt"]))
+                found[key] = payload["outputs"]
+    return found

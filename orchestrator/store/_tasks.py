@@ -18,6 +18,7 @@ from orchestrator.states import CampaignState, TaskState
 from orchestrator.store._campaigns import state_values
 from orchestrator.store._database import Database
 from orchestrator.store._events import append_events
+from orchestrator.store._lease import fence
 from orchestrator.store._outbox import add_registrations
 from orchestrator.store.records import EventWrite, TaskRecord, WriteBatch
 from orchestrator.store.tables import campaigns, tasks
@@ -26,9 +27,12 @@ SINGLE = -1  # the `point` of a task of a step without foreach
 
 
 def apply(db: Database, batch: WriteBatch) -> None:
-    """Write a runner's batch of task changes and events in one transaction."""
+    """Write a runner's batch of task changes and events in one transaction (fenced on the
+    batch's runner holding the lease: `LeaseLost`, nothing written, if it does not)."""
     now = time.time()
     with db.transaction() as conn:
+        if batch.runner is not None:
+            fence(conn, batch.campaign_id, batch.runner, now)
         if batch.tasks:
             _upsert(conn, db.dialect, batch)
         new_events = list(batch.events)

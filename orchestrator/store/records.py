@@ -105,6 +105,8 @@ class WriteBatch:
     campaign_message: str | None = None
     # knowledge-graph registrations: (kind, payload), committed with the rest
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # the runner writing it: the batch is fenced on that runner's lease (None: not fenced)
+    runner: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.events or self.campaign_state or self.outbox)

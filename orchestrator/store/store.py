@@ -105,8 +105,16 @@ class Store:
             self.db, project=project, state=state, name=name, limit=limit, before=before
         )
 
-    def set_campaign_state(self, campaign_id: str, state: str, message: str | None = None) -> None:
-        _campaigns.set_state(self.db, campaign_id, state, message)
+    def set_campaign_state(
+        self,
+        campaign_id: str,
+        state: str,
+        message: str | None = None,
+        *,
+        runner: str | None = None,
+    ) -> None:
+        """With `runner`: fenced on its lease (`LeaseLost`, nothing written, if lost)."""
+        _campaigns.set_state(self.db, campaign_id, state, message, runner)
 
     def delete_campaign(self, campaign_id: str, *, seen: CampaignRecord) -> bool:
         """Delete the campaign and its rows; False (nothing deleted) if its state is no
@@ -118,9 +126,12 @@ class Store:
         written, if the campaign's lease is no longer `seen`'s: a runner took it)."""
         return _campaigns.restart(self.db, campaign_id, seen)
 
-    def reopen(self, campaign_id: str, rerun: Sequence[str], message: str) -> None:
-        """Back to `accepted` with `rerun`'s tasks pending (points were added as it ended)."""
-        _campaigns.reopen(self.db, campaign_id, rerun, message)
+    def reopen(
+        self, campaign_id: str, rerun: Sequence[str], message: str, *, runner: str | None = None
+    ) -> None:
+        """Back to `accepted` with `rerun`'s tasks pending (points were added as it ended);
+        with `runner`, fenced on its lease."""
+        _campaigns.reopen(self.db, campaign_id, rerun, message, runner)
 
     def unfinished_campaigns(self, project: str | None = None) -> list[CampaignRecord]:
         return _campaigns.unfinished(self.db, project)
@@ -137,6 +148,7 @@ class Store:
         return _lease.claim(self.db, campaign_id, runner, lease_seconds)
 
     def heartbeat(self, campaign_id: str, runner: str, lease_seconds: float) -> bool:
+        """Renew the lease; False when `runner` no longer holds an unexpired lease."""
         return _lease.heartbeat(self.db, campaign_id, runner, lease_seconds)
 
     def release(self, campaign_id: str, runner: str) -> None:
@@ -178,7 +190,8 @@ class Store:
         return _tasks.succeeded_results(self.db, campaign_id, step, points)
 
     def apply(self, batch: WriteBatch) -> None:
-        """Write a runner's batch of task changes and events in one transaction."""
+        """Write a runner's batch of task changes and events in one transaction; a batch
+        naming its runner is fenced on that runner's lease (`LeaseLost`, nothing written)."""
         _tasks.apply(self.db, batch)
 
     def finished_since(self, campaign_id: str, since: float) -> int:
@@ -240,6 +253,11 @@ class Store:
     ) -> None:
         """A failed attempt: try again at `next_at`, or never (None: rejected for good)."""
         _outbox.failed(self.db, ids, error, next_at, now)
+
+    def task_outputs(self, campaign_id: str) -> dict[tuple[str, int | None, int], Any]:
+        """The output files registered with each finished task attempt, by (step, point,
+        attempt), from the outbox (the manifest is rebuilt from them)."""
+        return _outbox.task_outputs(self.db, campaign_id)
 
     def outbox_backlog(self, campaign_id: str | None = None) -> int:
         return _outbox.backlog(self.db, campaign_id)

@@ -1,8 +1,9 @@
 """The embedded development issuer serves on loopback only, unless allowed explicitly, and
 never where it is forbidden (the service image sets `ORCHESTRATOR_AUTH__DEV_ISSUER=forbidden`).
 
-`serve` is run through click's CliRunner with `uvicorn.run` replaced by a recorder: what is
-tested is whether `serve` goes on to serve, on which host; nothing binds a non-loopback address.
+`serve` is run through click's CliRunner with `api.serving.run_server` replaced by a recorder:
+what is tested is whether `serve` goes on to serve, on which host; nothing binds a non-loopback
+address.
 One refusal runs the real `orchestrator` command in a subprocess, as the image's CMD does.
 """
 
@@ -31,14 +32,17 @@ FIX = "ORCHESTRATOR_AUTH__JWKS_URL"
 
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The hosts `serve` went on to serve on (uvicorn.run recorded, not run)."""
+    """The hosts `serve` went on to serve on (api.serving.run_server recorded, not run)."""
     for name in list(os.environ):
         if name.startswith("ORCHESTRATOR_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ORCHESTRATOR_CONFIG", str(tmp_path / "no-such.toml"))
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(
+        "api.serving.run_server",
+        lambda app, host, port, grace: calls.append({"host": host, "port": port}),
+    )
     return calls
 
 

@@ -47,7 +47,7 @@ def test_task_script_renders_placeholders_and_keeps_shell_variables() -> None:
         script="srun sim --amp {{ amplitude }} --out ${SLURM_JOB_ID}", env={"A": "x y"}
     )
     body = render_template(batch.script, {"amplitude": 0.5})
-    script = _task_script(batch, "/out/dir 1", body)
+    script = _task_script(batch, "/out/dir 1", body, 1)
     assert "srun sim --amp 0.5 --out ${SLURM_JOB_ID}" in script
     assert "export A='x y'" in script
     assert "cd '/out/dir 1'" in script

@@ -117,3 +117,36 @@ def test_batch_outputs_are_listed_once_the_head_node_answers_again(
     [output] = [o for o in entry["outputs"] if o["path"] == "data.bin"]
     folder = tmp_path / "lustre" / f"listed-later-{campaign_id}"
     assert output["digest"] == _digest(folder / "sim" / "000000" / "data.bin")
+
+
+def test_a_retried_task_on_the_cluster_lists_only_its_succeeded_attempt(
+    slurm: SlurmCompute, lustre_service: Service, tmp_path: Path
+) -> None:
+    """A run step on a SLURM worker and a batch step (a job array), each failing its first
+    attempt after writing a file: the attempt that succeeds lists only its own files."""
+    script = (
+        "echo {{ attempt }} > attempt-{{ attempt }}.txt\n"
+        "if [ {{ attempt }} = 1 ]; then exit 3; fi\n"
+        "echo '{\"x\": {{ x }}}' > result.json\n"
+    )
+    doc = spec_doc(
+        "retried-on-lustre",
+        {
+            "w": {"run": "tests.workloads:fails_first_attempt", "foreach": True, "retries": 1},
+            "sim": {"batch": {"script": script}, "foreach": True, "retries": 1},
+        },
+        x=[1, 2],
+    )
+    campaign_id, state = run(lustre_service, slurm, doc)
+    assert state == "succeeded", lustre_service.status(campaign_id)
+    location = ResultsLocation(lustre_service.store.get_campaign(campaign_id).results_url)
+    manifest = {(e["step"], e["point"]): e for e in location.read_manifest()}
+    folder = tmp_path / "lustre" / f"retried-on-lustre-{campaign_id}"
+    for step, own in (("w", {"attempt-2.txt"}), ("sim", {"attempt-2.txt", "result.json"})):
+        for point in (0, 1):
+            entry = manifest[(step, point)]
+            assert entry["attempt"] == 2
+            assert {o["path"] for o in entry["outputs"]} == own, entry
+            assert {p.name for p in (folder / step / f"{point:06d}").iterdir()} == own
+            kept = folder / step / f"{point:06d}.before-attempt-2"
+            assert "attempt-1.txt" in {p.name for p in kept.iterdir()}

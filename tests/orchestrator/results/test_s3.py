@@ -14,7 +14,7 @@ from cluster import LocalCompute
 from orchestrator.errors import ResultsError
 from orchestrator.results import ResultsLocation, upload
 from orchestrator.service import Service
-from tests.helpers import spec_doc, submit, task_states
+from tests.helpers import spec_doc, submit, task_states, wait_for
 from tests.orchestrator.results.conftest import BUCKET, SECRET, S3Server, free_port, point_at
 from tests.orchestrator.results.workloads import MiB, content
 
@@ -227,3 +227,43 @@ def test_manifest_parts_wait_out_an_outage_in_order(s3: S3Server) -> None:
     s3.start()
     assert location.flush_manifest(30)
     assert [e["point"] for e in location.read_manifest()] == [0, 1, 2, 3]
+
+
+def test_lost_manifest_lines_are_written_again_on_resume(
+    service: Service, s3_compute: LocalCompute, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest parts queued for S3 are lost (given up after their deadline, or with a
+    crash of the runner): the resumed campaign's manifest lists every finished task again,
+    with its output files."""
+    point_at(monkeypatch, s3_compute, s3.url)
+    cid = submit(service, s3_doc("rebuilt", 12, seconds=0.3))
+    engine = service.engine(cid, s3_compute)
+    runner = threading.Thread(target=engine.run)
+    runner.start()
+    wait_for(
+        lambda: (
+            len(task_states(service, cid, "write")) >= 4
+            and sum(s == "succeeded" for s in task_states(service, cid, "write").values()) >= 4
+        ),
+        60,
+        "some finished points",
+    )
+    engine.stop()
+    runner.join(60)
+    base = service.store.get_campaign(cid).results_url
+    parts = [key for key in objects(s3, key_of(base)) if "/manifest/part-" in key]
+    assert parts
+    for key in parts:
+        s3.client().delete_object(Bucket=BUCKET, Key=key)
+    assert ResultsLocation(base).read_manifest() == []
+
+    assert service.run(cid, s3_compute) == "succeeded"
+    manifest = ResultsLocation(base).read_manifest()
+    by_task = {(e["step"], e["point"]): e for e in manifest}
+    assert set(by_task) == {("write", x) for x in range(12)}
+    for x in range(12):
+        entry = by_task[("write", x)]
+        assert entry["state"] == "succeeded" and entry["result"] == {"x": x, "size": 1000}
+        outputs = {o["path"]: o for o in entry["outputs"]}
+        assert sorted(outputs) == ["data.bin", "sub/note.txt", "task.log"]
+        assert outputs["data.bin"]["digest"] == "sha256:" + sha256(content(x, 1000))

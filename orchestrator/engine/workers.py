@@ -1,0 +1,25 @@
+"""Whether the compute's workers can start at all, for a run waiting on them.
+
+A compute that counts its worker jobs failing before their worker starts (SLURM:
+`cluster.slurm.worker_starts`) is asked at each control poll; once its limit of failures in
+a row is reached since this run began, the run ends `failed` with the reason (the tail of
+the last job's stderr) instead of waiting while replacement jobs fail forever. Computes
+without such a count (a LocalCluster) never stop a run here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WorkerStartCheck:
+    def __init__(self, compute: Any):
+        self._starts = getattr(compute, "worker_starts", None)
+        self._since = self._starts.mark() if self._starts is not None else 0
+
+    def failure(self) -> str | None:
+        """Why the workers cannot start, or None."""
+        if self._starts is None:
+            return None
+        reason = self._starts.failure(self._since)
+        return None if reason is None else str(reason)
