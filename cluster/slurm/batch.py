@@ -139,6 +139,11 @@ class SlurmBatch:
         self.forget(ids)
         self.slurm.cancel_sync(ids)
 
+    def throttle(self, array_ids: Iterable[str], limit: int) -> dict[str, str]:
+        """At most `limit` tasks of each of these queued job arrays run at once; {array id:
+        SLURM's message} for those it refused (ended meanwhile, say)."""
+        return self.slurm.throttle_arrays_sync(array_ids, limit)
+
     def poll(self) -> PollResult:
         """Tracked jobs that started or ended since the last poll: one state query, and one
         read of what the ended ones left (exit status, log tails, result.json)."""

@@ -1,5 +1,6 @@
-"""SLURM's commands on the head node: sbatch (script on stdin), scancel, and job states for
-many jobs in one `sacct` call (or one `squeue` call where accounting is off)."""
+"""SLURM's commands on the head node: sbatch (script on stdin), scancel, job states for
+many jobs in one `sacct` call (or one `squeue` call where accounting is off), and
+`scontrol update … ArrayTaskThrottle` for job arrays already queued."""
 
 from __future__ import annotations
 
@@ -59,6 +60,23 @@ class SlurmCommands:
         if ids:
             self.transport.run_sync(["scancel", *ids], check=False)
 
+    def throttle_arrays_sync(self, array_ids: Iterable[str], limit: int) -> dict[str, str]:
+        """At most `limit` tasks of each job array run at once (`scontrol update`), one
+        command for all of them; {array id: SLURM's message} for those it refused (an
+        array that has ended, say)."""
+        ids = sorted({i for i in array_ids if i.isdigit()}, key=int)
+        if not ids:
+            return {}
+        script = (
+            'n="$1"; shift; for j in "$@"; do '
+            'if ! out=$(scontrol update JobId="$j" ArrayTaskThrottle="$n" 2>&1); then '
+            """printf '%s|%s\\n' "$j" "$(printf '%s' "$out" | tr '\\n' ' ')"; fi; done"""
+        )
+        result = self.transport.run_sync(
+            ["sh", "-c", script, "sh", str(int(limit)), *ids], check=False
+        )
+        return parse_refused(result.stdout)
+
     async def states(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
         """States of jobs (and of every task of the arrays among them): one command."""
         ids = _base_ids(job_ids)
@@ -97,6 +115,16 @@ def parse_job_id(stdout: str) -> str:
     if not job_id.isdigit():
         raise SlurmError(f"sbatch printed no job id: {stdout.strip()!r}")
     return job_id
+
+
+def parse_refused(stdout: str) -> dict[str, str]:
+    """`id|message` lines (the arrays `scontrol update` refused) → {id: message}."""
+    refused: dict[str, str] = {}
+    for line in stdout.splitlines():
+        job_id, sep, message = line.strip().partition("|")
+        if sep and job_id.isdigit():
+            refused[job_id] = message.strip()
+    return refused
 
 
 def parse_sacct(stdout: str) -> dict[str, JobStatus]:

@@ -96,6 +96,8 @@ class BatchSteps:
         self.store_limit = store_limit
         self.poll_interval = poll_interval
         self.inflight: dict[str, Slot] = {}  # job id → slot
+        self.parallelism: dict[str, int] = {}  # step → array parallelism (a live throttle)
+        self._throttled: dict[str, int] = {}  # array id → the parallelism SLURM was given
         self._next_poll = 0.0
         self._undescribed: list[tuple[Slot, TaskEnd]] = []  # ended, outputs not listed yet
 
@@ -142,7 +144,7 @@ class BatchSteps:
             scripts=scripts,
             output_dirs=outputs,
             options=sbatch_options(step.batch, step),
-            array_parallelism=step.batch.array_parallelism,
+            array_parallelism=self.parallelism.get(plan.name, step.batch.array_parallelism),
             prologue=[f"module load {shlex.quote(m)}" for m in step.batch.modules],
         )
         ids = self.system.submit(job)
@@ -167,7 +169,30 @@ class BatchSteps:
         self.system.track(job_id, ref.name, self.output_dir(slot.step, slot.point))
         slot.future = job_id
         self.inflight[job_id] = slot
+        if slot.step in self.parallelism:  # throttled while no runner followed its array
+            self.throttle(slot.step, self.parallelism[slot.step])
         return True
+
+    def throttle(self, step: str, limit: int) -> dict[str, str]:
+        """At most `limit` tasks of each of the step's job arrays at once: those in flight
+        now (each told once) and those submitted later. {array id: SLURM's message} for
+        the arrays it refused. An unreachable head node is logged; the arrays are told at the
+        next throttle, or when a resumed run re-attaches to them."""
+        self.parallelism[step] = limit
+        arrays = {
+            job_id.split("_", 1)[0]
+            for job_id, slot in self.inflight.items()
+            if slot.step == step and self._throttled.get(job_id.split("_", 1)[0]) != limit
+        }
+        if not arrays:
+            return {}
+        try:
+            refused = self.system.throttle(arrays, limit)
+        except ClusterError as exc:
+            logger.warning("could not throttle job arrays %s: %s", sorted(arrays), exc)
+            return {}
+        self._throttled.update(dict.fromkeys(arrays, limit))
+        return refused
 
     def cancel(self, slot: Slot) -> None:
         job_id = slot.future
