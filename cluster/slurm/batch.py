@@ -117,6 +117,10 @@ class SlurmBatch:
                 self._tracked[job_id] = (directory, output_dir)
         return ids
 
+    def max_array_size(self) -> int:
+        """The most tasks one job array may have on this cluster (its MaxArraySize)."""
+        return self.slurm.max_array_size_sync()
+
     def find(self, name: str) -> str | None:
         """The array id of a submission made under `name` (for a crash between sbatch and
         recording its id)."""

@@ -1,6 +1,7 @@
 """SLURM's commands on the head node: sbatch (script on stdin), scancel, job states for
 many jobs in one `sacct` call (or one `squeue` call where accounting is off), and
-`scontrol update … ArrayTaskThrottle` for job arrays already queued."""
+`scontrol update … ArrayTaskThrottle` for job arrays already queued, and the cluster's
+MaxArraySize (`scontrol show config`, read once)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from cluster.slurm.states import JobState, from_slurm
 from cluster.ssh import SSHTransport
 
 _FIELDS = "JobID,State,ExitCode,Reason"
+DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default, when its configuration does not say
+_MAX_ARRAY_SIZE = re.compile(r"^\s*MaxArraySize\s*=\s*(\d+)\s*$", re.MULTILINE)
 _RANGE = re.compile(r"^(?P<job>\d+)_\[(?P<spec>[^\]]+)\]$")
 
 
@@ -30,6 +33,8 @@ class SlurmCommands:
         self.transport = transport
         self.partition = partition
         self.accounting: bool | None = None  # found out on the first state query
+        # the most tasks in one job array: read from the cluster on first use (or set)
+        self.max_array_size: int | None = None
 
     async def submit(self, script: str, options: Sequence[str] = ()) -> str:
         """Submit a job script; its id. sbatch's own message when it refuses."""
@@ -59,6 +64,14 @@ class SlurmCommands:
         ids = sorted(set(job_ids))
         if ids:
             self.transport.run_sync(["scancel", *ids], check=False)
+
+    def max_array_size_sync(self) -> int:
+        """The cluster's MaxArraySize, from `scontrol show config` the first time."""
+        if self.max_array_size is None:
+            result = self.transport.run_sync(["scontrol", "show", "config"], check=False)
+            found = parse_max_array_size(result.stdout)
+            self.max_array_size = DEFAULT_MAX_ARRAY_SIZE if found is None else found
+        return self.max_array_size
 
     def throttle_arrays_sync(self, array_ids: Iterable[str], limit: int) -> dict[str, str]:
         """At most `limit` tasks of each job array run at once (`scontrol update`), one
@@ -115,6 +128,12 @@ def parse_job_id(stdout: str) -> str:
     if not job_id.isdigit():
         raise SlurmError(f"sbatch printed no job id: {stdout.strip()!r}")
     return job_id
+
+
+def parse_max_array_size(stdout: str) -> int | None:
+    """MaxArraySize from `scontrol show config` (`MaxArraySize = 1001`); None if absent."""
+    match = _MAX_ARRAY_SIZE.search(stdout)
+    return int(match[1]) if match else None
 
 
 def parse_refused(stdout: str) -> dict[str, str]:

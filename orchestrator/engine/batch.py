@@ -1,4 +1,6 @@
-"""The engine's batch steps: each task a SLURM job of its own, a swept step one job array.
+"""The engine's batch steps: each task a SLURM job of its own, a swept step one job array
+(several when it has more tasks than the cluster's MaxArraySize; each is then submitted,
+recorded, re-attached and polled as any array is).
 
 Each task's job is noted in the store as `name#index=jobid` (its job_id column), and the
 intent `name#index=` is committed before `sbatch` runs: a resumed campaign re-attaches to
@@ -115,8 +117,21 @@ class BatchSteps:
         batch: list[tuple[Slot, dict[str, Any], dict[str, Any]]],
         note: Callable[[list[Slot]], None],
     ) -> None:
-        """Submit (slot, parameters, upstream) as one job array. `note` commits the slots'
-        job references before sbatch runs. Raises ClusterError when SLURM refuses."""
+        """Submit (slot, parameters, upstream) as one job array, or as several when there
+        are more tasks than the cluster's MaxArraySize allows in one. `note` commits the
+        slots' job references before each sbatch runs. Raises ClusterError when SLURM
+        refuses an array: the slots of the arrays submitted before it keep their jobs
+        (their `future` is set), the others have none."""
+        size = max(1, self.system.max_array_size())
+        for start in range(0, len(batch), size):
+            self._submit_array(plan, batch[start : start + size], note)
+
+    def _submit_array(
+        self,
+        plan: StepPlan,
+        batch: list[tuple[Slot, dict[str, Any], dict[str, Any]]],
+        note: Callable[[list[Slot]], None],
+    ) -> None:
         step = plan.step
         assert step.batch is not None
         name = f"orch-{self.campaign_id[:8]}-{uuid.uuid4().hex[:8]}"
