@@ -7,18 +7,24 @@ that the `orchestrator` command lists them while `orchestrator/` never imports `
 from __future__ import annotations
 
 import logging
+import sys
 
 import click
 
-from orchestrator.cli.errors import handle_errors
-from orchestrator.settings import load_settings
+from orchestrator.cli.errors import EXIT_INVALID, handle_errors
+from orchestrator.settings import Settings, load_settings
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--allow-dev-issuer",
+    is_flag=True,
+    help="Serve the embedded development issuer on a non-loopback address too.",
+)
 @handle_errors
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, allow_dev_issuer: bool) -> None:
     """The REST API; runs the submitted campaigns of the projects it serves."""
     import uvicorn
 
@@ -28,11 +34,24 @@ def serve(host: str, port: int) -> None:
     quiet_dask()
     logging.getLogger("orchestrator.access").setLevel(logging.INFO)
     settings = load_settings()
+    _check_dev_issuer(settings, host, allow_dev_issuer)
     if not settings.auth.jwks_url:
         click.echo(
             "auth: embedded development issuer (`orchestrator token` makes tokens)", err=True
         )
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+
+
+def _check_dev_issuer(settings: Settings, host: str, allow: bool) -> None:
+    """Exit 2, naming the fix, where the development issuer may not serve."""
+    from api.errors import DevIssuerRefused
+    from api.issuer import check_dev_issuer
+
+    try:
+        check_dev_issuer(settings.auth, host, allow=allow)
+    except DevIssuerRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 @click.command()
@@ -43,14 +62,14 @@ def serve(host: str, port: int) -> None:
 @handle_errors
 def token(project: str, role: str, user: str, ttl: int) -> None:
     """A token from the embedded development issuer (the default `serve` accepts it)."""
-    from api.issuer import DevIssuer
+    from api.issuer import open_dev_issuer
 
     settings = load_settings()
     if settings.auth.jwks_url:
         raise click.UsageError("an external issuer is configured: get tokens from it")
     try:
         click.echo(
-            DevIssuer(settings.data_dir).token(
+            open_dev_issuer(settings.data_dir, settings.auth).token(
                 project=project,
                 role=role,
                 subject=user,

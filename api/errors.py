@@ -1,6 +1,9 @@
-"""Every error the api package raises on purpose; the app maps each class to one response."""
+"""Every error the api package raises on purpose; the app maps each class of `ApiError` to one
+response (the others are refusals at start-up)."""
 
 from __future__ import annotations
+
+from orchestrator.errors import SettingsError
 
 
 class ApiError(Exception):
@@ -33,3 +36,8 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     """Not found (or not visible to this user): 404."""
+
+
+class DevIssuerRefused(SettingsError):
+    """The embedded development issuer may not serve here: a refusal at start-up (never a
+    response), whose message names the fix."""

@@ -1,15 +1,21 @@
 """The embedded development issuer: real RS256 tokens from a key kept on disk.
 
 There is no "auth off" mode; on a laptop this issuer stands in for Keycloak, so the same
-verification path runs everywhere.
+verification path runs everywhere. Anyone who can read the key (or run `orchestrator token` as
+the service's user) can sign tokens of any project, so it serves only where that is the same
+person as the user: `serve` on a loopback address, unless allowed explicitly
+(`--allow-dev-issuer`, `ORCHESTRATOR_AUTH__DEV_ISSUER=allowed`); never where
+`ORCHESTRATOR_AUTH__DEV_ISSUER=forbidden` (the service image), whatever the command line says.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,7 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from api.auth import TokenVerifier, project_group
+from api.errors import DevIssuerRefused
 from orchestrator.private_paths import make_private_folder
+from orchestrator.settings import AuthSettings
 
 DEV_ISSUER = "orchestrator-dev-issuer"
 KEY_FILE = "dev-issuer-key.pem"
@@ -85,6 +93,63 @@ class DevIssuer:
             leeway=leeway,
             remember_seconds=remember_seconds,
         )
+
+
+EXTERNAL_ISSUER_FIX = (
+    "configure an external issuer (ORCHESTRATOR_AUTH__JWKS_URL and ORCHESTRATOR_AUTH__ISSUER, "
+    "e.g. Keycloak's realm)"
+)
+
+
+def open_dev_issuer(folder: Path, auth: AuthSettings) -> DevIssuer:
+    """The development issuer whose key is in `folder`; DevIssuerRefused where the settings
+    forbid it (`dev_issuer = "forbidden"`), before any key is read or made."""
+    _refuse_if_forbidden(auth)
+    return DevIssuer(folder)
+
+
+def check_dev_issuer(auth: AuthSettings, host: str, *, allow: bool = False) -> None:
+    """Refuse (DevIssuerRefused, naming the fix) to serve on `host` with the embedded
+    development issuer where it may not serve; nothing to check with an external issuer.
+
+    `allow` is `serve --allow-dev-issuer`: it lifts the loopback rule, not a `forbidden`.
+    """
+    if auth.jwks_url:
+        return
+    _refuse_if_forbidden(auth)
+    if allow or auth.dev_issuer == "allowed" or is_loopback(host):
+        return
+    raise DevIssuerRefused(
+        f"serve listens on {host!r}, not a loopback address, without an external issuer, and "
+        "the embedded development issuer serves on loopback only: "
+        f"{EXTERNAL_ISSUER_FIX}, or pass --allow-dev-issuer "
+        "(or set ORCHESTRATOR_AUTH__DEV_ISSUER=allowed) to serve it anyway"
+    )
+
+
+def _refuse_if_forbidden(auth: AuthSettings) -> None:
+    if auth.dev_issuer == "forbidden":
+        raise DevIssuerRefused(
+            "the embedded development issuer is forbidden here "
+            f"(ORCHESTRATOR_AUTH__DEV_ISSUER=forbidden): {EXTERNAL_ISSUER_FIX}"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address, or a name: every address it resolves to) is a loopback
+    one; "", "0.0.0.0" and "::" listen on every interface, so they are not."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    if not host:
+        return False
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(entry[4][0]) for entry in found}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
 def jwk_thumbprint(jwk: dict[str, Any]) -> str:

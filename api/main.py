@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import problems
 from api.auth import TokenVerifier
 from api.context import AppContext
-from api.issuer import DevIssuer
+from api.issuer import DevIssuer, open_dev_issuer
 from api.middleware import AccessLog, BodyLimit
 from api.routers import campaigns, cluster, events, health, hpc_cluster, tasks
 from orchestrator.dashboard import register_campaigns_page, unregister_campaigns_page
@@ -48,7 +48,7 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
             remember_seconds=REMEMBER_TOKENS,
         )
         return verifier, None
-    issuer = DevIssuer(settings.data_dir)
+    issuer = open_dev_issuer(settings.data_dir, auth)  # refused where it is forbidden
     verifier = issuer.verifier(auth.audience, REMEMBER_TOKENS, auth.leeway)
     return verifier, issuer
 

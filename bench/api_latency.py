@@ -34,6 +34,12 @@ The load generator shares the 2 cores with the server, its scheduler and its 2 w
 by default it is a minimal HTTP/1.1 client on asyncio streams (~0.1 ms of CPU per request
 here). httpx.AsyncClient (`--client httpx`) costs ~2.5 ms of CPU per request here: at 50
 clients it takes a whole core from the server and mostly measures itself.
+
+    .venv/bin/python bench/api_latency.py --front-door    # ~3-6 min: front door vs all-in-one
+
+`--front-door` measures instead GET status (as in (b)) on a front door whose campaigns run in
+another process (the project's instance, on the same store), side by side with the all-in-one
+`serve` running the campaign itself (bench/_front_door.py, where the commands are).
 """
 
 from __future__ import annotations
@@ -620,7 +626,18 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--campaign-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--front-door",
+        action="store_true",
+        help="instead: GET status on a front door whose campaigns run in another process, "
+        "side by side with the all-in-one serve running them (bench/_front_door.py)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --front-door: alternated")
     args = parser.parse_args()
+    if args.front_door:
+        from bench._front_door import compare
+
+        return compare(args)
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
         work = Path(folder)

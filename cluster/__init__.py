@@ -1,4 +1,5 @@
-"""A project's compute: `local` (a Dask LocalCluster) or `slurm` (reached over SSH)."""
+"""A project's compute: `local` (a Dask scheduler and workers on this machine, each in a process
+of its own) or `slurm` (reached over SSH)."""
 
 import threading
 
@@ -11,7 +12,7 @@ from cluster.settings import ClusterSettings, LocalSettings
 def open_compute(settings: ClusterSettings) -> Compute:
     """Start (or connect to) the project's compute as the settings describe."""
     if settings.kind == "local":
-        return LocalCompute(settings.local)
+        return LocalCompute(settings.local, worker_env=settings.worker_env)
     if settings.kind == "slurm":
         from cluster.slurm.compute import SlurmCompute
 

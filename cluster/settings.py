@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from cluster.environment import check_names
 
 
 class LocalSettings(BaseModel):
-    """A Dask LocalCluster on this machine (the embedded default)."""
+    """Dask on this machine (the embedded default): a scheduler process and worker processes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -19,6 +21,10 @@ class LocalSettings(BaseModel):
     processes: bool = True
     memory_limit: str = "auto"
     dashboard_address: str | None = "127.0.0.1:8787"
+    # Folders task code must not read (the service's data folder by default): the workers see
+    # them empty, where Linux allows unprivileged user namespaces.
+    hidden_paths: list[Path] | None = None
+    sandbox: bool = True
 
 
 class SSHSettings(BaseModel):
@@ -78,12 +84,25 @@ class SlurmSettings(BaseModel):
     # The address workers use to reach the scheduler in the service (host or host:port);
     # by default the scheduler's own address.
     contact_address: str | None = None
-    # TLS between the scheduler, the service and the workers: a CA made at each start, the
-    # workers' key and certificates sent over SSH to WORK_DIR/tls/ (readable by our user).
+    # Mutual TLS between the scheduler, the service and the workers, always: a CA made at each
+    # start, a certificate per role, the workers' key sent over SSH to WORK_DIR/tls/ (readable
+    # by our user). The scheduler tells the service's client from a worker by it.
     tls: bool = True
     scheduler_host: str | None = None  # the interface the scheduler listens on
     scheduler_port: int = Field(default=0, ge=0, le=65535)
-    dashboard_address: str | None = ":8787"
+    # The scheduler's dashboard: on loopback unless set (e.g. ":8787" for every interface).
+    dashboard_address: str | None = "127.0.0.1:8787"
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_required(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "cluster.slurm.tls cannot be turned off: without certificates the scheduler"
+                " cannot tell the service's client from task code"
+            )
+        return value
+
     poll_interval: float = Field(default=5.0, gt=0)
 
 
@@ -115,6 +134,15 @@ class ClusterSettings(BaseModel):
     ssh: SSHSettings = Field(default_factory=SSHSettings)
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     fsx: FsxSettings = Field(default_factory=FsxSettings)
+    # Environment variables the Dask scheduler, the workers and `command` steps may get beyond
+    # the built-in allow-list (cluster/environment.py): `NAME` or `PREFIX*`, e.g. a module
+    # system's `MODULEPATH` or `LD_LIBRARY_PATH`. Never a secret: task code reads them.
+    worker_env: list[str] = Field(default_factory=list)
+
+    @field_validator("worker_env")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        return check_names(value)
 
     @model_validator(mode="after")
     def _slurm_needs_ssh(self) -> ClusterSettings:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,6 +59,10 @@ class AuthSettings(BaseModel):
         default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
     )
     leeway: float = Field(default=30.0, ge=0, le=300)
+    dev_issuer: Literal["loopback", "allowed", "forbidden"] = "loopback"
+    """Where the embedded development issuer may serve (without `jwks_url`): `loopback`, only
+    when `serve` listens on a loopback address; `allowed`, anywhere (`serve
+    --allow-dev-issuer`); `forbidden`, nowhere, whatever the command line says (the image)."""
 
 
 class ApiSettings(BaseModel):
@@ -98,6 +102,19 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'orchestrator.db'}"
+
+    @model_validator(mode="after")
+    def _hide_data_dir_from_tasks(self) -> Settings:
+        """Local workers see the data folder (store, keys) empty, unless results go there."""
+        local = self.cluster.local
+        if local.hidden_paths is None:
+            data = self.data_dir.expanduser().resolve()
+            results = Path(self.results_url.removeprefix("file://")).expanduser().resolve()
+            if "://" in self.results_url.removeprefix("file://") or not results.is_relative_to(
+                data
+            ):
+                local.hidden_paths = [data]
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -1,10 +1,19 @@
 """`ecs`: the project's instance is an ECS task of the service image (`run_task`), the project
-in its container's environment (overrides) and in its tags; found by `startedBy` and tag."""
+in its container's environment (overrides) and in its tags; found by `startedBy` and tag.
+
+The task gets what its task definition holds (the settings every instance shares, secrets by
+`valueFrom`) plus exactly the environment it is given (the project's cluster: SSH host, host
+key, the key's secret ARN) and its project: nothing of the calling process's own environment.
+Overrides are readable by anyone allowed `ecs:DescribeTasks`, so a secret is refused there (a
+password in a URL, or a variable named like one): pass a secret by its ARN instead.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cluster.instances.base import (
     PROJECT_TAG,
@@ -45,6 +54,7 @@ class EcsInstances:
         if found is not None:
             return found
         variables = {**(environment or {}), PROJECTS_ENV: projects_env(project)}
+        _refuse_secrets(project, variables)
         vlab, _, name = project.partition("/")
         request: dict[str, Any] = {
             "cluster": self._cluster,
@@ -116,13 +126,8 @@ class EcsInstances:
         ]
 
     def _instance(self, project: str, task: dict[str, Any]) -> Instance:
-        address = None
-        for attachment in task.get("attachments", []):
-            for detail in attachment.get("details", []):
-                if detail.get("name") == "privateIPv4Address":
-                    address = f"http://{detail['value']}:{self._port}"
         state = str(task.get("lastStatus", "PENDING")).lower()
-        return Instance(project, self.kind, str(task["taskArn"]), state, address)
+        return Instance(project, self.kind, str(task["taskArn"]), state, task_url(task, self._port))
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -131,3 +136,42 @@ class EcsInstances:
             return getattr(self._ecs, operation)(**kwargs)
         except (BotoCoreError, ClientError) as exc:
             raise InstanceError(f"ECS {operation} failed: {exc}") from exc
+
+
+def task_url(task: Mapping[str, Any], port: int) -> str | None:
+    """Where a task (as `describe_tasks` tells it) is reached: its elastic network interface's
+    private address (awsvpc: Fargate), once ECS has attached one; None before."""
+    for attachment in task.get("attachments", []):
+        if attachment.get("type", "ElasticNetworkInterface") != "ElasticNetworkInterface":
+            continue
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address" and detail.get("value"):
+                return f"http://{detail['value']}:{port}"
+    return None
+
+
+# A reference to a secret (`…_SECRET_ARN`, `…_SECRET_ID`) is fine; the secret itself is not.
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|CREDENTIAL")
+_REFERENCE_NAME = re.compile(r"_(ARN|ID|NAME|FILE)$")
+
+
+def _refuse_secrets(project: str, variables: Mapping[str, str]) -> None:
+    """InstanceStartError (naming the variable, never its value) for a secret in overrides."""
+    for name, value in variables.items():
+        upper = name.upper()
+        named = _SECRET_NAME.search(upper) and not _REFERENCE_NAME.search(upper)
+        if named or _has_password(value):
+            raise InstanceStartError(
+                f"{name} of the instance of {project} looks like a secret: ECS task overrides "
+                "are readable by anyone allowed ecs:DescribeTasks; give the task its secret by "
+                "the task definition's `secrets` or a Secrets Manager ARN instead"
+            )
+
+
+def _has_password(value: str) -> bool:
+    if "://" not in value:
+        return False
+    try:
+        return urlsplit(value).password is not None
+    except ValueError:
+        return False

@@ -1,5 +1,7 @@
-"""The project's compute on SLURM over SSH: a Dask scheduler here, workers as SLURM jobs
-there (adaptive between the settings' bounds), and batch steps as SLURM jobs of their own."""
+"""The project's compute on SLURM over SSH: a Dask scheduler in a process of its own here
+(holding no secret; see cluster.scheduler), workers as SLURM jobs there (adaptive between the
+settings' bounds, with the allow-listed environment only), and batch steps as SLURM jobs of
+their own."""
 
 from __future__ import annotations
 
@@ -11,9 +13,17 @@ from types import TracebackType
 from typing import Any
 
 from distributed import Client
-from distributed.security import Security
 
+from cluster.environment import EXTRA_NAMES_VARIABLE, shell_filter
 from cluster.errors import ClusterConfigError, ClusterStartError, SSHError
+from cluster.scheduler.certificates import ComputeCertificates, Role
+from cluster.scheduler.pages import (
+    Publisher,
+    dashboard_pages,
+    start_publishers,
+    stop_publishers,
+)
+from cluster.scheduler.process import SchedulerProcess
 from cluster.settings import ClusterSettings
 from cluster.slurm.batch import SlurmBatch
 from cluster.slurm.commands import SlurmCommands
@@ -32,6 +42,8 @@ class SlurmCompute:
         self.transport = transport or SSHTransport(settings.ssh)
         self._closed = False
         self.tls_dir: str | None = None
+        self.pages = dashboard_pages()
+        self.publishers: list[Publisher] = []
         try:
             self.work_dir = resolve_remote_dir(self.transport, s.work_dir)
         except SSHError as exc:
@@ -46,6 +58,8 @@ class SlurmCompute:
             elif s.minimum_jobs:
                 self.cluster.scale(jobs=s.minimum_jobs)
             self.client = Client(self.cluster)
+            if s.dashboard_address:
+                self.publishers = start_publishers(self.pages, self.client)
         except Exception as exc:
             self.batch.close()
             self.transport.close()
@@ -69,17 +83,19 @@ class SlurmCompute:
             scheduler["dashboard_address"] = f"{s.scheduler_host or ''}:0"
             scheduler["dashboard"] = False
         if s.contact_address:
-            protocol = "tls" if s.tls else "tcp"
-            scheduler["contact_address"] = contact_url(
-                s.contact_address, s.scheduler_port, protocol
-            )
+            scheduler["contact_address"] = contact_url(s.contact_address, s.scheduler_port, "tls")
             if not s.scheduler_port:
                 scheduler["port"] = int(scheduler["contact_address"].rsplit(":", 1)[1])
         directives = [f"--output={logs}/%x-%j.out", f"--error={logs}/%x-%j.err"]
         directives += [f"--qos={s.qos}"] if s.qos else []
         directives += [f"--constraint={s.constraint}"] if s.constraint else []
         directives += list(s.job_directives)
+        tls = self._tls_options()
+        scheduler["certificates"] = tls.pop("certificates")
+        scheduler["extra_env"] = list(self.settings.worker_env)
+        scheduler["pages"] = self.pages
         return {
+            **tls,
             "slurm": self.slurm,
             "poll_interval": s.poll_interval,
             "cores": s.cores,
@@ -91,20 +107,35 @@ class SlurmCompute:
             "python": s.python,
             "job_name": "orchestrator-worker",
             "job_extra_directives": directives,
-            "job_script_prologue": list(s.prologue),
+            "job_script_prologue": self._prologue(),
             "worker_extra_args": worker_args,
             "scheduler_options": scheduler,
             "silence_logs": "warning",
-            **self._tls_options(),
         }
 
+    def _prologue(self) -> list[str]:
+        """The site's prologue, then nothing but the allow-listed environment for the worker
+        (a job inherits the environment of the `sbatch` that submitted it)."""
+        extra = list(self.settings.worker_env)
+        lines = [*self.settings.slurm.prologue, shell_filter(extra)]
+        if extra:
+            lines.append(f"export {EXTRA_NAMES_VARIABLE}={shlex.quote(','.join(extra))}")
+        return lines
+
     def _tls_options(self) -> dict[str, Any]:
-        """TLS between the scheduler, the service's client and the workers, with a CA made
-        for this start (its key never leaves this process and the cluster's work folder)."""
-        if not self.settings.slurm.tls:
-            return {}
+        """Mutual TLS between the scheduler, the service's client and the workers, with a CA
+        made for this start and a certificate per role: the scheduler runs only the client's
+        requests to run code (cluster.scheduler.guard). The client key stays in this process;
+        the workers' key goes to the cluster's work folder (readable by our user only)."""
+        certificates = ComputeCertificates.create("slurm")
         self.tls_dir = f"{self.work_dir}/tls/{uuid.uuid4().hex}"
-        return {"security": Security.temporary(), "tls_dir": self.tls_dir}
+        return {
+            "security": certificates.security(Role.CLIENT),
+            "worker_security": certificates.security(Role.WORKER),
+            "tls_dir": self.tls_dir,
+            "scheduler_cls": SchedulerProcess,
+            "certificates": certificates,
+        }
 
     def task_resources(self, resources: dict[str, Any]) -> dict[str, float] | None:
         """Dask resources for a step's `resources`: a 4-core step lands only on a worker with 4
@@ -121,6 +152,11 @@ class SlurmCompute:
         return {"cores": float(cores)}
 
     @property
+    def scheduler_pid(self) -> int | None:
+        scheduler = self.cluster.scheduler
+        return scheduler.child.pid if isinstance(scheduler, SchedulerProcess) else None
+
+    @property
     def dashboard_link(self) -> str | None:
         try:
             return str(self.client.dashboard_link)
@@ -131,6 +167,7 @@ class SlurmCompute:
         if self._closed:
             return
         self._closed = True
+        stop_publishers(self.publishers)
         for closer in (self.client.close, self.cluster.close, self.batch.close, self._forget_tls):
             try:
                 closer()

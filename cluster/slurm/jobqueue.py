@@ -50,18 +50,22 @@ class SSHSLURMCluster(JobQueueCluster):
         slurm: SlurmCommands,
         poll_interval: float = 5.0,
         tls_dir: str | None = None,
+        worker_security: Security | None = None,
         **kwargs: Any,
     ):
         self.slurm = slurm
         self.poll_interval = poll_interval
         self.polls = 0
         self.tls_dir = tls_dir
+        # the cluster's own `security` is the service's client's; workers have theirs
+        self.worker_security = worker_security
         super().__init__(*args, slurm=slurm, **kwargs)
 
     def _get_worker_security(self, security: Security | None) -> Security | None:
         """The workers' TLS key and certificates, sent to the cluster over SSH (readable by
         our user only, in `tls_dir` on the shared work folder); dask-jobqueue would write
         them to a local folder, which the compute nodes do not see."""
+        security = self.worker_security or security
         if security is None:
             return None
         inline = {

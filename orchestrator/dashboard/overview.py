@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.service import Service
 from orchestrator.states import CampaignState
@@ -147,6 +147,13 @@ def _finished_in_window(
     finished = service.finished_since(status["id"], since)
     started = status["started_at"] if status["started_at"] is not None else since
     return finished, min(window, max(now - started, 1.0))
+
+
+class SnapshotSource(Protocol):
+    """What a Campaigns page reads: a feed of the store (`CampaignsFeed`, in the service) or
+    the snapshots the service pushed (`orchestrator.dashboard.pushed`, in the scheduler)."""
+
+    def snapshot(self, project: str | None = None) -> Snapshot: ...
 
 
 class CampaignsFeed:

@@ -1,7 +1,7 @@
 """The Bokeh document of the Campaigns page: a summary per campaign (state, progress,
 throughput, latest failures), a progress bar per campaign and step stacked by task state, and
 the same numbers in a table. Refreshed by a periodic callback that reads the store in a thread,
-so the scheduler's event loop (which serves the dashboard) never waits on the database."""
+so the scheduler's event loop (which serves the dashboard) never waits for its data."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, NumeralTickFo
 from bokeh.models.widgets import DataTable, Div, TableColumn
 from bokeh.plotting import figure
 
-from orchestrator.dashboard.overview import CampaignOverview, CampaignsFeed, Snapshot, counts_text
+from orchestrator.dashboard.overview import (
+    CampaignOverview,
+    Snapshot,
+    SnapshotSource,
+    counts_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ STYLE = """<style>
 
 
 def campaigns_doc(
-    feed: CampaignsFeed, project: str | None, interval_ms: int
+    feed: SnapshotSource, project: str | None, interval_ms: int
 ) -> Callable[[Any, dict[str, Any], Document], None]:
     """A page factory as `distributed.dashboard.scheduler.applications` takes them:
     called with the scheduler, the dashboard's template variables and a new document."""
@@ -78,7 +83,7 @@ def campaigns_doc(
 
 
 class CampaignsPage:
-    def __init__(self, feed: CampaignsFeed, project: str | None):
+    def __init__(self, feed: SnapshotSource, project: str | None):
         self.project = project
         self.reading = False
         self.summary = Div(text=_header(project, None), sizing_mode="stretch_width")

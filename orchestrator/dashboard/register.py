@@ -1,9 +1,9 @@
 """Puts the Campaigns page on the Dask dashboard of every scheduler this process starts.
 
-Dask builds a scheduler's dashboard, when the scheduler starts, from the page factories in
-`distributed.dashboard.scheduler.applications` (path → factory). Registering adds one there,
-so the page appears on any scheduler started afterwards in this process: the LocalCluster's
-and the SLURM cluster's alike (both run their scheduler here). `cluster/` needs no change.
+The schedulers run in processes of their own (no secret, no store). Registering adds the page
+to `cluster.scheduler.pages`: every compute started afterwards (local and SLURM alike) has its
+scheduler serve the page, and runs a publisher here that reads the campaigns of `project` and
+pushes them to the scheduler (`orchestrator.dashboard.pushed`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
+from cluster.scheduler.pages import DashboardPage, add_dashboard_page, remove_dashboard_page
 from orchestrator.dashboard.overview import CampaignsFeed, as_service_factory
 from orchestrator.service import Service
 
@@ -29,22 +30,29 @@ def register_campaigns_page(
     limit: int = 10,
     path: str = f"/{PAGE}",
 ) -> bool:
-    """Serve the Campaigns page at `path` on the dashboard of every Dask scheduler started
-    later in this process. `service`: a Service, a database URL (read on first view), or a
+    """Serve the Campaigns page at `path` on the dashboard of every Dask scheduler this process
+    starts later. `service`: a Service, a database URL (read on first view), or a
     function that opens a Service. `project`: show only its campaigns (one process per project);
     None shows every project's, or the one named by the page's `?project=vlab/project`.
     Returns False (and logs why) when the dashboard cannot be served (Bokeh missing).
     Calling it again replaces the page."""
     try:
-        from distributed.dashboard import scheduler as dashboard
-
-        from orchestrator.dashboard.page import campaigns_doc
+        import orchestrator.dashboard.page  # noqa: F401  (Bokeh: the scheduler needs it too)
     except ImportError as exc:
         logger.warning("no Campaigns page on the Dask dashboard: %s", exc)
         return False
+    from orchestrator.dashboard.pushed import CampaignsPublisher
+
     opener, owns = as_service_factory(service)
     feed = CampaignsFeed(opener, limit=limit, fresh=interval, owns_service=owns)
-    dashboard.applications[path] = campaigns_doc(feed, project, int(interval * 1000))
+    add_dashboard_page(
+        path,
+        DashboardPage(
+            module="orchestrator.dashboard.pushed",
+            options={"interval": interval, "path": path, "project": project},
+            publisher=lambda client: CampaignsPublisher(feed, project, interval, client),
+        ),
+    )
     previous = _feeds.pop(path, None)
     _feeds[path] = feed
     if previous is not None:
@@ -54,11 +62,7 @@ def register_campaigns_page(
 
 def unregister_campaigns_page(path: str = f"/{PAGE}") -> None:
     """Schedulers started from now on have no such page (those running keep theirs)."""
-    try:
-        from distributed.dashboard import scheduler as dashboard
-    except ImportError:
-        return
-    dashboard.applications.pop(path, None)
+    remove_dashboard_page(path)
     feed = _feeds.pop(path, None)
     if feed is not None:
         feed.close()

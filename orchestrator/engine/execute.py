@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cluster.environment import task_environment
 from orchestrator.context import TaskContext
 from orchestrator.engine.outcome import Outcome, encode, unwrap
 from orchestrator.errors import CommandFailed, TaskTimeout
@@ -321,12 +322,12 @@ def _run_command(call: TaskCall, ctx: TaskContext, upstream: dict[str, Any]) -> 
             f"more than a command line holds ({MAX_COMMAND_BYTES}): pass large upstream "
             "results through files (a run step, or the upstream step's output folder)"
         )
-    env = {
-        **os.environ,
-        "ORCHESTRATOR_OUTPUT_DIR": str(ctx.output_dir),
-        "ORCHESTRATOR_POINT": "" if call.point is None else str(call.point),
-        "ORCHESTRATOR_ATTEMPT": str(call.attempt),
-    }
+    # the allow-listed environment only: never what the worker (or a service) inherited
+    env = task_environment(
+        ORCHESTRATOR_OUTPUT_DIR=str(ctx.output_dir),
+        ORCHESTRATOR_POINT="" if call.point is None else str(call.point),
+        ORCHESTRATOR_ATTEMPT=str(call.attempt),
+    )
     out_path, err_path = ctx.output_dir / "stdout.log", ctx.output_dir / "stderr.log"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
