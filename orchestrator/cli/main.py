@@ -280,11 +280,9 @@ def throttle(campaign_id: str, limit: int, step: str | None) -> None:
                 raise
             field = str(exc.errors[0].get("field", "step")) if exc.errors else "step"
             raise InvalidThrottle(field, exc.detail or str(exc)) from exc
-    scope = (
-        f"step {step}: at most {limit} task(s) of each job array"
-        if step
-        else (f"at most {limit} point(s) in flight")
-    )
+    scope = f"at most {limit} point(s) in flight"
+    if step is not None:
+        scope = f"step {step}: at most {limit} task(s) of each job array"
     click.echo(f"throttle requested for {campaign_id}: {scope}", err=True)
 
 

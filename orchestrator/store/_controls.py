@@ -144,10 +144,9 @@ def throttle(
                 campaign_id=campaign_id, action="throttle", step=step, created_at=now, active=1
             )
         )
-        scope = (
-            f"step {step}: at most {limit} array task(s)"
-            if step
-            else (f"at most {limit} point(s) in flight")
-        )
-        append_events(conn, campaign_id, [EventWrite(now, "throttled", step=step, message=scope)])
+        if step is None:
+            message = f"at most {limit} point(s) in flight"
+        else:
+            message = f"step {step}: at most {limit} array task(s)"
+        append_events(conn, campaign_id, [EventWrite(now, "throttled", step=step, message=message)])
     return merged
