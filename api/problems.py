@@ -16,6 +16,7 @@ from cluster import ClusterError
 from orchestrator.errors import (
     CampaignNotFound,
     InvalidRequest,
+    InvalidThrottle,
     OrchestratorError,
     SpecError,
     StoreError,
@@ -95,6 +96,11 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             errors=errors,
         )
+
+    @app.exception_handler(InvalidThrottle)
+    async def _throttle(request: Request, exc: InvalidThrottle) -> JSONResponse:
+        errors = [{"field": exc.field, "message": str(exc)}]
+        return problem(422, "Invalid request", str(exc), instance=request.url.path, errors=errors)
 
     @app.exception_handler(InvalidRequest)
     async def _conflict(request: Request, exc: InvalidRequest) -> JSONResponse:

@@ -17,6 +17,13 @@ class StepCounts(BaseModel):
     cancelled: int = 0
 
 
+class Throttle(BaseModel):
+    window: int | None = Field(None, description="points in flight at most")
+    steps: dict[str, int] = Field(
+        default_factory=dict, description="batch steps' job array parallelism"
+    )
+
+
 class CampaignStatus(BaseModel):
     id: str
     name: str
@@ -30,6 +37,7 @@ class CampaignStatus(BaseModel):
     created_at: float
     started_at: float | None = None
     finished_at: float | None = None
+    throttle: Throttle | None = Field(None, description="the live throttle, once throttled")
 
 
 class CampaignPage(BaseModel):
@@ -54,6 +62,17 @@ class ExtendRequest(BaseModel):
     sweep: Literal["product", "zip"] = "product"
     points: list[dict[str, Any]] | None = Field(
         None, min_length=1, max_length=100_000, description="explicit points"
+    )
+
+
+class ThrottleRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"limit": 4}, {"limit": 2, "step": "sim"}]}
+    )
+
+    limit: int = Field(ge=1, description="the new limit: points in flight, or array tasks")
+    step: str | None = Field(
+        None, max_length=100, description="a batch step: its job arrays' parallelism"
     )
 
 

@@ -55,6 +55,15 @@ class InvalidRequest(OrchestratorError):
     """A request on a campaign that its current state does not allow."""
 
 
+class InvalidThrottle(OrchestratorError):
+    """A throttle that cannot apply: a limit below 1, or a step that is not the campaign's
+    batch step; `field` names the offending part of the request (`limit` or `step`)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
 class CampaignBusy(OrchestratorError):
     """Another live runner holds the campaign."""
 

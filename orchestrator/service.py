@@ -37,6 +37,7 @@ from orchestrator.store import (
     runner_alive,
 )
 from orchestrator.task_logs import parse_task_id, task_logs
+from orchestrator.throttle import throttle_campaign
 
 DEFAULT_PROJECT = "local/default"
 
@@ -306,6 +307,11 @@ class Service:
         # are still these; if they changed (it ended, or was extended), judge it again
         if self.store.extend(campaign_id, extended, total, rerun, seen=record) is None:
             return self.extend(campaign_id, parameters=parameters, sweep=sweep, points=points)
+        return self.status(campaign_id)
+
+    def throttle(self, campaign_id: str, limit: int, *, step: str | None = None) -> dict[str, Any]:
+        """Change a running campaign's concurrency (orchestrator/throttle.py); its status."""
+        throttle_campaign(self.store, campaign_id, limit, step)
         return self.status(campaign_id)
 
     def restart(self, campaign_id: str) -> int:

@@ -43,6 +43,7 @@ def build_status(record: CampaignRecord, rows: dict[str, dict[str, int]]) -> dic
         "created_at": record.created_at,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
+        "throttle": record.throttle,  # {"window": N, "steps": {name: N}} once throttled
     }
 
 

@@ -1,4 +1,4 @@
-"""Campaigns of a project: submit, list, get, delete, cancel, restart, extend."""
+"""Campaigns of a project: submit, list, get, delete, cancel, restart, extend, throttle."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from api.schemas import (
     CampaignStatus,
     CancelRequest,
     ExtendRequest,
+    ThrottleRequest,
     problems,
 )
 from orchestrator.errors import CampaignNotFound
@@ -191,6 +192,28 @@ async def extend(
     context.statuses.invalidate(record.id)
     context.wake()
     return await run_in_threadpool(context.service.status, record.id)
+
+
+@router.post(
+    "/{campaign_id}/throttle",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CampaignStatus,
+    responses=problems(403, 409),
+)
+async def throttle(
+    scope: ProjectDep, record: CampaignDep, context: Context, request: ThrottleRequest
+) -> dict[str, Any]:
+    """Change the campaign's concurrency while it runs: without `step`, at most `limit`
+    points in flight (never above the service's window); with a batch `step`, at most
+    `limit` tasks of each of its job arrays at once, queued arrays included. Kept with the
+    campaign (a resumed campaign keeps it). A finished campaign → 409; a step that is not
+    one of its batch steps → 422 naming `step`."""
+    scope.require("submit")
+    status_now = await run_in_threadpool(
+        context.service.throttle, record.id, request.limit, step=request.step
+    )
+    context.statuses.invalidate(record.id)
+    return status_now
 
 
 def _base(project: str) -> str:

@@ -117,6 +117,10 @@ class SlurmBatch:
                 self._tracked[job_id] = (directory, output_dir)
         return ids
 
+    def max_array_size(self) -> int:
+        """The most tasks one job array may have on this cluster (its MaxArraySize)."""
+        return self.slurm.max_array_size_sync()
+
     def find(self, name: str) -> str | None:
         """The array id of a submission made under `name` (for a crash between sbatch and
         recording its id)."""
@@ -138,6 +142,11 @@ class SlurmBatch:
         ids = list(job_ids)
         self.forget(ids)
         self.slurm.cancel_sync(ids)
+
+    def throttle(self, array_ids: Iterable[str], limit: int) -> dict[str, str]:
+        """At most `limit` tasks of each of these queued job arrays run at once; {array id:
+        SLURM's message} for those it refused (ended meanwhile, say)."""
+        return self.slurm.throttle_arrays_sync(array_ids, limit)
 
     def poll(self) -> PollResult:
         """Tracked jobs that started or ended since the last poll: one state query, and one

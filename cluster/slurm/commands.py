@@ -1,5 +1,7 @@
-"""SLURM's commands on the head node: sbatch (script on stdin), scancel, and job states for
-many jobs in one `sacct` call (or one `squeue` call where accounting is off)."""
+"""SLURM's commands on the head node: sbatch (script on stdin), scancel, job states for
+many jobs in one `sacct` call (or one `squeue` call where accounting is off), and
+`scontrol update … ArrayTaskThrottle` for job arrays already queued, and the cluster's
+MaxArraySize (`scontrol show config`, read once)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from cluster.slurm.states import JobState, from_slurm
 from cluster.ssh import SSHTransport
 
 _FIELDS = "JobID,State,ExitCode,Reason"
+DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default, when its configuration does not say
+_MAX_ARRAY_SIZE = re.compile(r"^\s*MaxArraySize\s*=\s*(\d+)\s*$", re.MULTILINE)
 _RANGE = re.compile(r"^(?P<job>\d+)_\[(?P<spec>[^\]]+)\]$")
 
 
@@ -29,6 +33,8 @@ class SlurmCommands:
         self.transport = transport
         self.partition = partition
         self.accounting: bool | None = None  # found out on the first state query
+        # the most tasks in one job array: read from the cluster on first use (or set)
+        self.max_array_size: int | None = None
 
     async def submit(self, script: str, options: Sequence[str] = ()) -> str:
         """Submit a job script; its id. sbatch's own message when it refuses."""
@@ -58,6 +64,31 @@ class SlurmCommands:
         ids = sorted(set(job_ids))
         if ids:
             self.transport.run_sync(["scancel", *ids], check=False)
+
+    def max_array_size_sync(self) -> int:
+        """The cluster's MaxArraySize, from `scontrol show config` the first time."""
+        if self.max_array_size is None:
+            result = self.transport.run_sync(["scontrol", "show", "config"], check=False)
+            found = parse_max_array_size(result.stdout)
+            self.max_array_size = DEFAULT_MAX_ARRAY_SIZE if found is None else found
+        return self.max_array_size
+
+    def throttle_arrays_sync(self, array_ids: Iterable[str], limit: int) -> dict[str, str]:
+        """At most `limit` tasks of each job array run at once (`scontrol update`), one
+        command for all of them; {array id: SLURM's message} for those it refused (an
+        array that has ended, say)."""
+        ids = sorted({i for i in array_ids if i.isdigit()}, key=int)
+        if not ids:
+            return {}
+        script = (
+            'n="$1"; shift; for j in "$@"; do '
+            'if ! out=$(scontrol update JobId="$j" ArrayTaskThrottle="$n" 2>&1); then '
+            """printf '%s|%s\\n' "$j" "$(printf '%s' "$out" | tr '\\n' ' ')"; fi; done"""
+        )
+        result = self.transport.run_sync(
+            ["sh", "-c", script, "sh", str(int(limit)), *ids], check=False
+        )
+        return parse_refused(result.stdout)
 
     async def states(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
         """States of jobs (and of every task of the arrays among them): one command."""
@@ -97,6 +128,22 @@ def parse_job_id(stdout: str) -> str:
     if not job_id.isdigit():
         raise SlurmError(f"sbatch printed no job id: {stdout.strip()!r}")
     return job_id
+
+
+def parse_max_array_size(stdout: str) -> int | None:
+    """MaxArraySize from `scontrol show config` (`MaxArraySize = 1001`); None if absent."""
+    match = _MAX_ARRAY_SIZE.search(stdout)
+    return int(match[1]) if match else None
+
+
+def parse_refused(stdout: str) -> dict[str, str]:
+    """`id|message` lines (the arrays `scontrol update` refused) → {id: message}."""
+    refused: dict[str, str] = {}
+    for line in stdout.splitlines():
+        job_id, sep, message = line.strip().partition("|")
+        if sep and job_id.isdigit():
+            refused[job_id] = message.strip()
+    return refused
 
 
 def parse_sacct(stdout: str) -> dict[str, JobStatus]:

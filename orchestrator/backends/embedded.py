@@ -89,6 +89,9 @@ class EmbeddedBackend:
     def cancel(self, campaign_id: str, step: str | None, point: int | None) -> None:
         self.service.cancel(campaign_id, step=step, point=point)
 
+    def throttle(self, campaign_id: str, limit: int, step: str | None) -> dict[str, Any]:
+        return self.service.throttle(campaign_id, limit, step=step)
+
     def restart(self, campaign_id: str) -> dict[str, Any]:
         self.service.restart(campaign_id)
         self._wake()

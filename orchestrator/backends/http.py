@@ -45,6 +45,9 @@ class HTTPBackend:
     def cancel(self, campaign_id: str, step: str | None, point: int | None) -> None:
         self.client.cancel(campaign_id, step=step, point=point)
 
+    def throttle(self, campaign_id: str, limit: int, step: str | None) -> dict[str, Any]:
+        return self.client.throttle(campaign_id, limit, step=step)
+
     def restart(self, campaign_id: str) -> dict[str, Any]:
         return self.client.restart(campaign_id)
 

@@ -11,7 +11,7 @@ import click
 
 from cluster import ClusterError
 from orchestrator.client import ClientError
-from orchestrator.errors import OrchestratorError, SpecError, SpecIssue
+from orchestrator.errors import InvalidThrottle, OrchestratorError, SpecError, SpecIssue
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,8 +25,8 @@ def _invalid_spec(issues: list[SpecIssue]) -> None:
 
 
 def handle_errors(func: F) -> F:
-    """An invalid spec exits 2 naming each offending field (found here or by a server);
-    any other known error exits 1 with its message."""
+    """An invalid spec exits 2 naming each offending field (found here or by a server), as
+    does an invalid throttle; any other known error exits 1 with its message."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,6 +34,9 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as exc:
             _invalid_spec(exc.issues)
+        except InvalidThrottle as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_INVALID)
         except ClientError as exc:
             if exc.status == 422 and exc.errors:  # the server found the spec invalid
                 _invalid_spec(exc.issues)

@@ -28,8 +28,9 @@ from orchestrator.cli.kg import kg
 from orchestrator.cli.output import as_json, format_event, print_list, print_status
 from orchestrator.cli.progress import StepProgress
 from orchestrator.cli.quiet import quiet_dask
+from orchestrator.client import ClientError
 from orchestrator.dashboard import campaigns_url, register_campaigns_page
-from orchestrator.errors import CampaignBusy
+from orchestrator.errors import CampaignBusy, InvalidThrottle
 from orchestrator.service import Service
 from orchestrator.shutdown import interrupt_on_terminate
 from orchestrator.spec import import_paths_for, read_document
@@ -262,6 +263,29 @@ def cancel(campaign_id: str, step: str | None, point: int | None) -> None:
         backend.cancel(campaign_id, step, point)
     scope = "campaign" if step is None and point is None else "tasks"
     click.echo(f"cancel {scope} requested for {campaign_id}", err=True)
+
+
+@cli.command()
+@click.argument("campaign_id")
+@click.argument("limit", type=click.IntRange(min=1))
+@click.option("--step", help="A batch step: at most LIMIT tasks of each of its job arrays.")
+@handle_errors
+def throttle(campaign_id: str, limit: int, step: str | None) -> None:
+    """Change a running campaign's concurrency: at most LIMIT points in flight, or with
+    --step, LIMIT tasks at once of each of a batch step's job arrays (exit 2 when the step
+    is not one of its batch steps)."""
+    with _backend() as backend:
+        try:
+            backend.throttle(campaign_id, limit, step)
+        except ClientError as exc:
+            if exc.status != 422:
+                raise
+            field = str(exc.errors[0].get("field", "step")) if exc.errors else "step"
+            raise InvalidThrottle(field, exc.detail or str(exc)) from exc
+    scope = f"at most {limit} point(s) in flight"
+    if step is not None:
+        scope = f"step {step}: at most {limit} task(s) of each job array"
+    click.echo(f"throttle requested for {campaign_id}: {scope}", err=True)
 
 
 @cli.command()

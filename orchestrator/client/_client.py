@@ -165,6 +165,12 @@ class Client:
             body["points"] = [dict(p) for p in points]
         return self._json("POST", f"/campaigns/{_segment(campaign_id)}/extend", json=body)
 
+    def throttle(self, campaign_id: str, limit: int, *, step: str | None = None) -> dict[str, Any]:
+        """At most `limit` points in flight, or (`step`, a batch step) `limit` tasks of each
+        of its job arrays at once; the status."""
+        body = {"limit": limit, "step": step}
+        return self._json("POST", f"/campaigns/{_segment(campaign_id)}/throttle", json=body)
+
     def restart(self, campaign_id: str) -> dict[str, Any]:
         return self._json("POST", f"/campaigns/{_segment(campaign_id)}/restart")
 

@@ -1,8 +1,8 @@
 """Admission: which points are in the window, and which of their tasks are queued.
 
 Guarantees:
-- at most `max_in_flight` points are in the window (admitted, not finished, not parked), so
-  a sweep of any size is held in memory a window at a time;
+- at most `max_in_flight` points (fewer when throttled) are in the window (admitted, not
+  finished, not parked), so a sweep of any size is held in memory a window at a time;
 - a point enters the window with the state its tasks have in the store (read a chunk of
   points at a time): a finished task is never queued again, and a batch task whose job a
   previous runner submitted is re-attached to that job rather than submitted twice;
@@ -56,7 +56,7 @@ class Admission:
 
     def admit(self) -> None:
         state = self.state
-        window = state.config.max_in_flight
+        window = state.window
         while state.readmit and len(state.active) - len(state.parked) < window:
             point = state.readmit.popleft()
             state.parked.discard(point)

@@ -1,4 +1,6 @@
-"""The engine's batch steps: each task a SLURM job of its own, a swept step one job array.
+"""The engine's batch steps: each task a SLURM job of its own, a swept step one job array
+(several when it has more tasks than the cluster's MaxArraySize; each is then submitted,
+recorded, re-attached and polled as any array is).
 
 Each task's job is noted in the store as `name#index=jobid` (its job_id column), and the
 intent `name#index=` is committed before `sbatch` runs: a resumed campaign re-attaches to
@@ -97,6 +99,8 @@ class BatchSteps:
         self.store_limit = store_limit
         self.poll_interval = poll_interval
         self.inflight: dict[str, Slot] = {}  # job id → slot
+        self.parallelism: dict[str, int] = {}  # step → array parallelism (a live throttle)
+        self._throttled: dict[str, int] = {}  # array id → the parallelism SLURM was given
         self._next_poll = 0.0
         self._undescribed: list[tuple[Slot, TaskEnd]] = []  # ended, outputs not listed yet
 
@@ -114,8 +118,21 @@ class BatchSteps:
         batch: list[tuple[Slot, dict[str, Any], dict[str, Any]]],
         note: Callable[[list[Slot]], None],
     ) -> None:
-        """Submit (slot, parameters, upstream) as one job array. `note` commits the slots'
-        job references before sbatch runs. Raises ClusterError when SLURM refuses."""
+        """Submit (slot, parameters, upstream) as one job array, or as several when there
+        are more tasks than the cluster's MaxArraySize allows in one. `note` commits the
+        slots' job references before each sbatch runs. Raises ClusterError when SLURM
+        refuses an array: the slots of the arrays submitted before it keep their jobs
+        (their `future` is set), the others have none."""
+        size = max(1, self.system.max_array_size())
+        for start in range(0, len(batch), size):
+            self._submit_array(plan, batch[start : start + size], note)
+
+    def _submit_array(
+        self,
+        plan: StepPlan,
+        batch: list[tuple[Slot, dict[str, Any], dict[str, Any]]],
+        note: Callable[[list[Slot]], None],
+    ) -> None:
         step = plan.step
         assert step.batch is not None
         name = f"orch-{self.campaign_id[:8]}-{uuid.uuid4().hex[:8]}"
@@ -143,7 +160,7 @@ class BatchSteps:
             scripts=scripts,
             output_dirs=outputs,
             options=sbatch_options(step.batch, step),
-            array_parallelism=step.batch.array_parallelism,
+            array_parallelism=self.parallelism.get(plan.name, step.batch.array_parallelism),
             prologue=[f"module load {shlex.quote(m)}" for m in step.batch.modules],
         )
         ids = self.system.submit(job)
@@ -168,7 +185,30 @@ class BatchSteps:
         self.system.track(job_id, ref.name, self.output_dir(slot.step, slot.point))
         slot.future = job_id
         self.inflight[job_id] = slot
+        if slot.step in self.parallelism:  # throttled while no runner followed its array
+            self.throttle(slot.step, self.parallelism[slot.step])
         return True
+
+    def throttle(self, step: str, limit: int) -> dict[str, str]:
+        """At most `limit` tasks of each of the step's job arrays at once: those in flight
+        now (each told once) and those submitted later. {array id: SLURM's message} for
+        the arrays it refused. An unreachable head node is logged; the arrays are told at the
+        next throttle, or when a resumed run re-attaches to them."""
+        self.parallelism[step] = limit
+        arrays = {
+            job_id.split("_", 1)[0]
+            for job_id, slot in self.inflight.items()
+            if slot.step == step and self._throttled.get(job_id.split("_", 1)[0]) != limit
+        }
+        if not arrays:
+            return {}
+        try:
+            refused = self.system.throttle(arrays, limit)
+        except ClusterError as exc:
+            logger.warning("could not throttle job arrays %s: %s", sorted(arrays), exc)
+            return {}
+        self._throttled.update(dict.fromkeys(arrays, limit))
+        return refused
 
     def cancel(self, slot: Slot) -> None:
         job_id = slot.future

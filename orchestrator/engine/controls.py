@@ -1,4 +1,5 @@
-"""Controls: the steering a campaign receives while it runs (cancel, extend), from the store.
+"""Controls: the steering a campaign receives while it runs (cancel, extend, throttle), from
+the store.
 
 Controls are polled every `control_interval` (and once before the first task is queued),
 each applied once, in the order they were stored. Guarantees:
@@ -7,7 +8,9 @@ each applied once, in the order they were stored. Guarantees:
   is cancelled as it is admitted;
 - `extend` adds points without touching finished ones; the single steps that see every
   point run again so that they see the new ones too. A campaign being cancelled is not
-  extended.
+  extended;
+- a throttle is applied as engine/throttle.py says, from the campaign's stored throttle
+  (read when the run starts too, so a resumed campaign keeps it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from orchestrator.engine.admission import Admission
 from orchestrator.engine.slots import Slot
 from orchestrator.engine.state import Move, RunState
+from orchestrator.engine.throttle import apply_throttle
 from orchestrator.spec import parse_document
 from orchestrator.states import TaskState
 from orchestrator.store import SINGLE, Control
@@ -29,16 +33,22 @@ class Controls:
         self.admission = admission
         self.next_poll = 0.0
         self._after = 0  # the id of the last control applied
+        apply_throttle(state, state.store.get_campaign(state.campaign_id).throttle)
 
     def poll(self) -> None:
         state = self.state
         self.next_poll = time.time() + state.config.control_interval
+        throttled = False
         for control in state.store.active_controls(state.campaign_id, self._after):
             self._after = control.id
             if control.action == "cancel":
                 self._cancel(control)
             elif control.action == "extend":
                 self._extend()
+            elif control.action == "throttle":
+                throttled = True
+        if throttled:  # the stored throttle holds every request so far
+            apply_throttle(state, state.store.get_campaign(state.campaign_id).throttle)
 
     def _cancel(self, control: Control) -> None:
         state, cancel = self.state, self.admission.cancel

@@ -60,6 +60,7 @@ class RunState:
     cancelled_steps: set[str] = field(default_factory=set)
     cancelled_points: set[int] = field(default_factory=set)
     cancelled_tasks: set[tuple[str, int]] = field(default_factory=set)
+    throttle_window: int | None = None  # a live throttle of the window (engine/throttle.py)
 
     def __post_init__(self) -> None:
         plan = self.plan
@@ -68,6 +69,12 @@ class RunState:
             for name in plan.foreach_steps
             if plan.gathered_by_someone(name)
         }
+
+    @property
+    def window(self) -> int:
+        """Points in flight at most: engine.max_in_flight, or a live throttle below it."""
+        ceiling = self.config.max_in_flight
+        return min(ceiling, self.throttle_window) if self.throttle_window else ceiling
 
     def release_parked(self) -> None:
         """A single step is resolved: parked points re-enter the window as it has room."""

@@ -72,7 +72,8 @@ class Submission:
         except (ClusterError, OrchestratorError) as exc:
             now = time.time()
             for slot, _ in batch:
-                slot.future = None
+                if slot.future is not None:  # in an array submitted before SLURM refused
+                    continue
                 self.on_outcome(slot, Outcome(ok=False, error=str(exc), finished_at=now))
 
     def _note_jobs(self, slots: list[Slot]) -> None:

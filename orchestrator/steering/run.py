@@ -1,4 +1,4 @@
-"""A handle on one campaign: progress, results while it runs, extend, cancel, wait."""
+"""A handle on one campaign: progress, results while it runs, extend, cancel, throttle, wait."""
 
 from __future__ import annotations
 
@@ -114,6 +114,13 @@ class Run:
         for point in sorted(set(chosen)):
             self.backend.cancel(self.id, step, point)
         return len(set(chosen))
+
+    def throttle(self, limit: int, *, step: str | None = None) -> Run:
+        """At most `limit` points in flight from now on (never above the service's window);
+        or, with `step` (a batch step), at most `limit` tasks of each of its job arrays at
+        once, queued arrays included. Kept with the campaign, across resume."""
+        self.backend.throttle(self.id, limit, step)
+        return self
 
     def restart(self) -> Run:
         self.backend.restart(self.id)

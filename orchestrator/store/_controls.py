@@ -1,4 +1,5 @@
-"""Control requests from other processes (CLI, API) to a campaign's runner: cancel, extend.
+"""Control requests from other processes (CLI, API) to a campaign's runner: cancel, extend,
+throttle.
 
 A request is recorded with its event in one transaction; the runner reads the active
 requests and acts on them. What a request does to a campaign nobody runs, or to a
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from orchestrator.states import CAMPAIGN_TERMINAL, CampaignState, TaskState
-from orchestrator.store._campaigns import reopen_rows, unchanged_since
+from orchestrator.store._campaigns import _touch, reopen_rows, unchanged_since
 from orchestrator.store._database import Database
 from orchestrator.store._events import append_events
 from orchestrator.store.records import CampaignRecord, Control, EventWrite
@@ -116,3 +117,36 @@ def extend(
         message = f"extended: {added} point(s) added, {points} in all"
         append_events(conn, campaign_id, [EventWrite(now, "extended", message=message)])
     return added
+
+
+def throttle(
+    db: Database, campaign_id: str, seen: CampaignRecord, limit: int, step: str | None
+) -> dict[str, Any] | None:
+    """Store the campaign's throttle with `limit` for the window (`step` None) or for a
+    batch step, and tell its runner; None, nothing written, if its state changed since
+    `seen`. Returns the campaign's whole throttle."""
+    now = time.time()
+    with db.transaction() as conn:
+        # lock the row first: two throttles at once each keep the other's part
+        if not _touch(conn, campaign_id, seen, "state"):
+            return None
+        current = conn.execute(
+            select(campaigns.c.throttle).where(campaigns.c.id == campaign_id)
+        ).scalar_one()
+        merged: dict[str, Any] = {"window": None, "steps": {}, **(current or {})}
+        if step is None:
+            merged["window"] = limit
+        else:
+            merged["steps"] = {**merged["steps"], step: limit}
+        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(throttle=merged))
+        conn.execute(
+            insert(controls).values(
+                campaign_id=campaign_id, action="throttle", step=step, created_at=now, active=1
+            )
+        )
+        if step is None:
+            message = f"at most {limit} point(s) in flight"
+        else:
+            message = f"step {step}: at most {limit} array task(s)"
+        append_events(conn, campaign_id, [EventWrite(now, "throttled", step=step, message=message)])
+    return merged

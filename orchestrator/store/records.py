@@ -24,6 +24,7 @@ class CampaignRecord:
     lease_until: float | None
     message: str | None
     import_paths: list[str] | None = None
+    throttle: dict[str, Any] | None = None  # {"window": N, "steps": {name: N}}, if throttled
 
 
 @dataclass(frozen=True)

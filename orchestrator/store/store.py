@@ -241,6 +241,14 @@ class Store:
         """
         return _controls.extend(self.db, campaign_id, seen, spec, points, rerun)
 
+    def throttle(
+        self, campaign_id: str, limit: int, step: str | None = None, *, seen: CampaignRecord
+    ) -> dict[str, Any] | None:
+        """Keep `limit` as the campaign's window (`step` None) or a batch step's array
+        parallelism, with an event, and tell its runner; returns the whole throttle (None,
+        nothing written, if the campaign's state is no longer `seen`'s)."""
+        return _controls.throttle(self.db, campaign_id, seen, limit, step)
+
     # ---------------------------------------------------------------- outbox
     def due_registrations(self, now: float, limit: int = 200) -> list[OutboxItem]:
         return _outbox.due(self.db, now, limit)

@@ -42,6 +42,8 @@ campaigns = Table(
     Column("idempotency_key", String(200), nullable=True),
     # where it was submitted from: folders that make the spec's callables importable
     Column("import_paths", JSON, nullable=True),
+    # a live throttle, kept across resume: {"window": N, "steps": {name: N}} (see throttle.py)
+    Column("throttle", JSON, nullable=True),
     UniqueConstraint("project", "idempotency_key", name="uq_campaigns_idempotency"),
     Index("ix_campaigns_project_created", "project", "created_at"),
     Index("ix_campaigns_state", "state"),

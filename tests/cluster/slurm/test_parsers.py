@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from cluster.errors import SlurmError
 from cluster.settings import ClusterSettings
 from cluster.slurm.batch import BatchJob, driver_script
-from cluster.slurm.commands import parse_job_id, parse_sacct, parse_squeue
+from cluster.slurm.commands import (
+    parse_job_id,
+    parse_max_array_size,
+    parse_refused,
+    parse_sacct,
+    parse_squeue,
+)
 from cluster.slurm.states import TERMINAL, JobState, from_slurm
 
 
@@ -111,3 +117,26 @@ def test_contact_url_follows_the_protocol() -> None:
     assert contact_url("10.0.0.5", 8786) == "tcp://10.0.0.5:8786"
     assert contact_url("10.0.0.5:9000", 8786, "tls") == "tls://10.0.0.5:9000"
     assert contact_url("tcp://10.0.0.5:9000", 0, "tls") == "tls://10.0.0.5:9000"
+
+
+def test_the_arrays_scontrol_refused_are_parsed() -> None:
+    out = "123|slurm_update error: Invalid job id specified \n\n77|Job has already finished \n"
+    assert parse_refused(out) == {
+        "123": "slurm_update error: Invalid job id specified",
+        "77": "Job has already finished",
+    }
+    assert parse_refused("") == {} and parse_refused("garbage\nx|y\n") == {}
+
+
+def test_max_array_size_is_read_from_scontrol_show_config() -> None:
+    config = (
+        "Configuration data as of 2026-11-29T21:40:00\n"
+        "AccountingStorageBackupHost = (null)\n"
+        "MaxArraySize            = 1001\n"
+        "MaxJobCount             = 10000\n"
+        "MaxStepCount            = 40000\n"
+    )
+    assert parse_max_array_size(config) == 1001
+    assert parse_max_array_size(config.replace("1001", "40001")) == 40001
+    assert parse_max_array_size("MaxJobCount = 10000\n") is None
+    assert parse_max_array_size("") is None

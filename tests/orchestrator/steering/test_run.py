@@ -13,6 +13,7 @@ import pytest
 import orchestrator
 from cluster import ClusterSettings, LocalSettings
 from orchestrator.builder import Campaign
+from orchestrator.errors import InvalidThrottle
 from orchestrator.settings import Settings
 from orchestrator.steering import Session
 from tests.api.test_client import Server, server  # noqa: F401  (a real uvicorn server)
@@ -86,3 +87,28 @@ def test_the_same_api_against_a_server(server: Server) -> None:  # noqa: F811
         frame = run.results()
         assert dict(zip(frame["x"], frame["sq"], strict=True)) == {1: 1, 2: 4, 7: 49}
         assert any(c["id"] == run.id for c in remote.campaigns())
+
+
+def test_throttle_from_a_notebook(session: Session) -> None:
+    run = session.submit(_campaign(seconds=0.2).parameters(x=[float(i) for i in range(6)]))
+    assert run.throttle(1) is run
+    assert run.status()["throttle"] == {"window": 1, "steps": {}}
+    assert run.wait(timeout=60)["state"] == "succeeded"
+    applied = [e for e in run.events() if e["kind"] == "throttle-applied"]
+    assert applied and applied[0]["message"] == "window: at most 1 point(s) in flight"
+    with pytest.raises(InvalidThrottle, match="not a batch step"):
+        run.throttle(2, step="sq")
+
+
+def test_throttle_through_a_server(server: Server) -> None:  # noqa: F811
+    token = server.issuer.token(project="lab/p1")
+    with orchestrator.connect(server.url, token=token, project="lab/p1") as remote:
+        spec = {
+            "name": "remote-throttle",
+            "parameters": {"x": [1, 2, 3]},
+            "steps": {"sq": {"run": "tests.workloads:square", "foreach": True}},
+        }
+        run = remote.submit(spec).throttle(2)
+        assert run.status()["throttle"] == {"window": 2, "steps": {}}
+        assert run.wait(timeout=60)["state"] == "succeeded"
+        assert [e["kind"] for e in run.events()].count("throttled") == 1
