@@ -5,15 +5,36 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.api.test_client import Server, server  # noqa: F401  (a real uvicorn server)
+from api.issuer import DevIssuer
+from api.main import create_app
+from cluster import LocalSettings
+from orchestrator.settings import ClusterSettings, Settings
+from tests.api.test_client import Server
+from tests.conftest import fast_engine
+from tests.fixtures.api import served
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real uvicorn server whose project's Dask dashboard is on (the notebook links it)."""
+    root = tmp_path_factory.mktemp("notebook-server")
+    settings = Settings(
+        data_dir=root / "data",
+        results_url=str(root / "results"),
+        engine=fast_engine(),
+        cluster=ClusterSettings(local=LocalSettings(n_workers=1, dashboard_address="127.0.0.1:0")),
+    )
+    with served(create_app(settings)) as url:
+        yield Server(url, DevIssuer(settings.data_dir))
 
 
 def _execute(name: str, cwd: Path) -> nbformat.NotebookNode:
@@ -47,7 +68,7 @@ def test_steering_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_monitoring_notebook(
-    server: Server,  # noqa: F811
+    server: Server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
