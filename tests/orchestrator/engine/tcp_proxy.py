@@ -38,6 +38,10 @@ class TcpProxy:
         """Stop listening (connections are refused) and cut every open connection."""
         self._stop.set()
         if self._listener is not None:
+            try:  # wakes the thread blocked in accept(); close() alone would not
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -61,3 +61,51 @@ def test_slurmctld_paused_for_20_seconds(
     events = check_campaign(slurm_service, running.campaign_id, POINTS, counter, finished)
     assert all(e.attempt == 1 for e in events if e.kind == "task")  # no task was retried
     report("slurmctld paused 20 s", recovery(events, fault_end))
+
+
+def test_ssh_cut_while_the_head_node_refuses_connections_for_20_seconds(
+    slurm_env: dict[str, str], slurm_service: Service, tmp_path: Path
+) -> None:
+    """The service reaches sshd through a proxy of its own; the blip cuts the live connection
+    and refuses new ones for 20 s (the shared sshd is not touched)."""
+    proxy = TcpProxy(
+        (
+            slurm_env["ORCHESTRATOR_CLUSTER__SSH__HOST"],
+            int(slurm_env["ORCHESTRATOR_CLUSTER__SSH__PORT"]),
+        )
+    )
+    settings = cluster_settings(slurm_env)
+    known = Path(slurm_env["ORCHESTRATOR_CLUSTER__SSH__KNOWN_HOSTS"]).read_text().split("\n")
+    known_hosts = tmp_path / "known_hosts"  # the same host key, at the proxy's port
+    known_hosts.write_text(
+        "".join(f"[127.0.0.1]:{proxy.port} {line.split(maxsplit=1)[1]}\n" for line in known if line)
+    )
+    settings.ssh = settings.ssh.model_copy(
+        update={
+            "port": proxy.port,
+            "known_hosts": str(known_hosts),
+            "reconnect_attempts": 5,  # the defaults
+            "reconnect_backoff": 0.5,
+        }
+    )
+    counter = tmp_path / "ran.txt"
+    try:
+        with SlurmCompute(settings) as compute:
+            running = start(slurm_service, compute, _batch_doc("ssh-blip", counter))
+            finished = _first_finished(slurm_service, running.campaign_id)
+            proxy.blip()
+            fault_start = time.time()
+            try:
+                time.sleep(20)
+                finished = succeeded_now(slurm_service, running.campaign_id)
+            finally:
+                proxy.restore()
+            fault_end = time.time()
+            assert running.join(300) == "succeeded"
+    finally:
+        proxy.close()
+    events = check_campaign(slurm_service, running.campaign_id, POINTS, counter, finished)
+    assert all(e.attempt == 1 for e in events if e.kind == "task")  # no task was retried
+    seen = [e for e in events if e.kind == "task" and fault_start + 1 < e.time < fault_end]
+    assert not [e for e in seen if e.state == "succeeded"], "a task finished with no SSH"
+    report("SSH cut, new connections refused 20 s", recovery(events, fault_end))
