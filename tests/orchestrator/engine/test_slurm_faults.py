@@ -109,3 +109,34 @@ def test_ssh_cut_while_the_head_node_refuses_connections_for_20_seconds(
     seen = [e for e in events if e.kind == "task" and fault_start + 1 < e.time < fault_end]
     assert not [e for e in seen if e.state == "succeeded"], "a task finished with no SSH"
     report("SSH cut, new connections refused 20 s", recovery(events, fault_end))
+
+
+def test_a_worker_job_cancelled_mid_campaign(
+    slurm_env: dict[str, str], slurm_service: Service, tmp_path: Path
+) -> None:
+    """`scancel` of the worker job running a task: the cluster starts another job and the
+    task runs again there; the tasks that had finished do not."""
+    counter = tmp_path / "ran.txt"
+    step = {
+        "run": "tests.workloads:slow_counted",
+        "foreach": True,
+        "with": {"seconds": 4, "counter": str(counter)},
+    }
+    doc = spec_doc("worker-cancelled", {"sim": step}, x={"range": [0, POINTS]})
+    with SlurmCompute(cluster_settings(slurm_env, maximum_jobs=1)) as compute:
+        running = start(slurm_service, compute, doc)
+        finished = _first_finished(slurm_service, running.campaign_id)
+        jobs = [job.job_id for job in compute.cluster.workers.values() if job.job_id]
+        assert jobs
+        compute.transport.run_sync(["scancel", *jobs])
+        fault_end = time.time()
+        assert running.join(400) == "succeeded"
+        assert [job.job_id for job in compute.cluster.workers.values() if job.job_id not in jobs]
+    events = check_campaign(slurm_service, running.campaign_id, POINTS, counter, finished)
+    tasks = [e for e in events if e.kind == "task"]
+    cut = {e.point for e in tasks if e.state == "running" and e.time < fault_end}
+    cut -= {e.point for e in tasks if e.state == "succeeded" and e.time < fault_end}
+    assert cut, "no task was running on the cancelled job"
+    # Dask ran it again on the new worker, within its attempt: its events show it once
+    assert all(e.attempt == 1 for e in tasks)
+    report("worker job cancelled", recovery(events, fault_end))
