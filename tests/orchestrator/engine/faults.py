@@ -4,7 +4,6 @@ the campaign took to move again after the fault ended."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +80,10 @@ def check_campaign(
         done = [e for e in own if e.state == "succeeded"]
         assert len(done) == 1 and max(e.attempt or 0 for e in own) == attempt, own
     runs = Counter(int(line.split()[0]) for line in counter.read_text().splitlines())
-    for (_step, point), _attempt in finished_before.items():
-        assert runs[point] == 1, f"point {point} had finished and ran again: {runs}"
+    for _step, point in finished_before:
+        assert point is not None and runs[point] == 1, (
+            f"point {point} had finished and ran again: {runs}"
+        )
     assert set(runs) == set(range(points)), runs
     return events
 
@@ -97,7 +98,3 @@ def recovery(events: list[EventRecord], fault_end: float) -> float:
 
 def report(name: str, seconds: float) -> None:
     print(f"\nRECOVERY {name}: {seconds:.1f} s after the fault ended")
-
-
-def now() -> float:
-    return time.time()

@@ -4,6 +4,7 @@ the shared sshd behind it."""
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -38,20 +39,17 @@ class TcpProxy:
         """Stop listening (connections are refused) and cut every open connection."""
         self._stop.set()
         if self._listener is not None:
-            try:  # wakes the thread blocked in accept(); close() alone would not
+            # wakes the thread blocked in accept(); close() alone would not
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:
             pairs, self._pairs = self._pairs, []
         for a, b in pairs:
             for sock in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
 
     close = blip

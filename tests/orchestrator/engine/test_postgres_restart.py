@@ -86,7 +86,7 @@ def own_pg() -> Iterator[tuple[str, int]]:
 def test_postgres_restarted_mid_campaign(
     slurm: SlurmCompute, own_pg: tuple[str, int], tmp_path: Path
 ) -> None:
-    url, port = own_pg
+    url, _port = own_pg
     engine = fast_engine()
     engine.batch_poll_interval = 0.5
     service = Service(
