@@ -125,7 +125,17 @@ def test_a_worker_job_cancelled_mid_campaign(
     doc = spec_doc("worker-cancelled", {"sim": step}, x={"range": [0, POINTS]})
     with SlurmCompute(cluster_settings(slurm_env, maximum_jobs=1)) as compute:
         running = start(slurm_service, compute, doc)
-        finished = _first_finished(slurm_service, running.campaign_id)
+        _first_finished(slurm_service, running.campaign_id)
+        wait_for(
+            lambda: [
+                t
+                for t in slurm_service.store.list_tasks(running.campaign_id, limit=100)
+                if t.state == "running"
+            ],
+            120,
+            "a running task",
+        )
+        finished = succeeded_now(slurm_service, running.campaign_id)
         jobs = [job.job_id for job in compute.cluster.workers.values() if job.job_id]
         assert jobs
         compute.transport.run_sync(["scancel", *jobs])
