@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_sigkill_while_batch_jobs_run_then_resume(
         os.killpg(runner.pid, signal.SIGKILL)  # the service; its SLURM jobs go on
         runner.wait()
     assert service.status(cid)["state"] == "running"
+    resume_start = time.time()
     resumed = subprocess.run(
         [*CLI, "resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240
     )
@@ -77,6 +79,14 @@ def test_sigkill_while_batch_jobs_run_then_resume(
     assert all(t.result == {"x": p} for p, t in tasks.items())
     messages = [e.message or "" for e in service.events(cid, limit=1000)]
     assert sum("re-attached to SLURM job" in m for m in messages) == 4
+    assert all(t.attempt == 1 for t in tasks.values())  # re-attached, not run again
+    done = [
+        e.time
+        for e in service.events(cid, limit=1000)
+        if e.kind == "task" and e.state == "succeeded"
+    ]
+    recovery = min(t for t in done if t >= resume_start) - resume_start
+    print(f"\nRECOVERY SIGKILL then resume: {recovery:.1f} s after `resume` started")
     service.close()
 
 
