@@ -9,6 +9,7 @@ unreachable database surfaces as `StoreError`, with the URL's password left out.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from orchestrator.private_paths import make_private_file, make_private_folder
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
+MIGRATING = 0x6F7263686D6967  # the advisory lock held while the schema is migrated
 
 
 class Database:
@@ -38,16 +40,26 @@ class Database:
         self.dialect = self.engine.dialect.name
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (a no-op when it is there already)."""
+        """Bring the schema to the newest revision (a no-op when it is there already).
+
+        Processes that open a new store at once (a front door and an instance) migrate it one
+        at a time: a lock file beside a SQLite file, an advisory lock on PostgreSQL; the
+        revision is read again under the lock."""
         script = ScriptDirectory(str(MIGRATIONS))
+        head = script.get_current_head()
         with self.engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
-        if current == script.get_current_head():
+        if current == head:
             return
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
+            with self._migration_lock(), self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATING})
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current == head:
+                    return
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except ProgrammingError as exc:
@@ -56,9 +68,25 @@ class Database:
             # a project's role (isolation.py) may not change the schema
             raise StoreError(
                 f"the store's schema is at revision {current}, this code needs "
-                f"{script.get_current_head()}, and this database role may not migrate it: "
+                f"{head}, and this database role may not migrate it: "
                 "run `orchestrator db migrate` as the tables' owner"
             ) from exc
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """An exclusive lock on `<file>.migrating` for a SQLite file (nothing otherwise)."""
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield
+            return
+        lock = Path(f"{database}.migrating")
+        make_private_file(lock)
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self.engine.dispose()
