@@ -126,6 +126,8 @@ class SSHSLURMCluster(JobQueueCluster):
             status = states[str(job.job_id)]
             if self.worker_starts.counts(name, status):
                 self.worker_starts.failed(status, await self._stderr(job))
+            elif self.worker_starts.had_joined(name):
+                self.worker_starts.lost(status)
             logger.warning(
                 "worker job %s ended (%s: %s); a replacement will be submitted",
                 job.job_id,

@@ -28,6 +28,7 @@ class WorkerStarts:
         self._total = 0  # start failures ever
         self._in_a_row = 0
         self._last = ""
+        self._lost: list[str] = []  # worker jobs that ended after their worker had joined
 
     def joined(self, names: Iterable[str]) -> None:
         """These worker jobs' workers are (or were) connected to the scheduler."""
@@ -37,11 +38,29 @@ class WorkerStarts:
                 self._joined |= new
                 self._in_a_row = 0
 
+    def had_joined(self, name: str) -> bool:
+        with self._lock:
+            return name in self._joined
+
     def counts(self, name: str, status: JobStatus) -> bool:
         """Whether the ended job `name` counts as a start failure (its stderr is then given
         to `failed`)."""
         with self._lock:
             return name not in self._joined and status.state is not JobState.CANCELLED
+
+    def lost(self, status: JobStatus) -> None:
+        """A worker job whose worker had joined ended (scancel, walltime, node failure): the
+        tasks it was running run again on another worker."""
+        what = f"worker job {status.job_id} ended ({status.state.value}"
+        if status.reason and status.reason != "None":
+            what += f": {status.reason}"
+        with self._lock:
+            self._lost.append(what + "); its running tasks run again on another worker")
+
+    def lost_since(self, seen: int) -> list[str]:
+        """What `lost` noted after the first `seen` notes."""
+        with self._lock:
+            return self._lost[seen:]
 
     def failed(self, status: JobStatus, stderr: str) -> None:
         what = f"worker job {status.job_id} {status.state.value}"

@@ -50,7 +50,7 @@ from orchestrator.results import ResultsLocation
 from orchestrator.spec import add_import_paths, parse_document
 from orchestrator.spec.validate import check_gathered
 from orchestrator.states import TASK_TERMINAL, CampaignState, TaskState
-from orchestrator.store import SINGLE, Store, TaskWrite, runner_identity
+from orchestrator.store import SINGLE, EventWrite, Store, TaskWrite, runner_identity
 
 __all__ = ["Engine", "EngineConfig", "Progress"]
 
@@ -231,6 +231,8 @@ class Engine:
             if now >= controls.next_poll:
                 controls.poll()
                 completion.check_deadlines(now)
+                for lost in parts.workers.lost():
+                    recorder.event(EventWrite(now, "worker", state="lost", message=lost))
                 if state.inflight and (reason := parts.workers.failure()) is not None:
                     state.workers_failed = reason
                     self.client.cancel([s.future for s in state.inflight.values() if s.future])

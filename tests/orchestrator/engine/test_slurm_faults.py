@@ -147,6 +147,9 @@ def test_a_worker_job_cancelled_mid_campaign(
     cut = {e.point for e in tasks if e.state == "running" and e.time < fault_end}
     cut -= {e.point for e in tasks if e.state == "succeeded" and e.time < fault_end}
     assert cut, "no task was running on the cancelled job"
-    # Dask ran it again on the new worker, within its attempt: its events show it once
+    # Dask ran it again on the new worker, within its attempt; the events say a job was lost
     assert all(e.attempt == 1 for e in tasks)
+    lost = [e for e in events if e.kind == "worker" and e.state == "lost"]
+    assert lost and len(lost) <= len(jobs), [e.message for e in lost]
+    assert all("CANCELLED" in str(e.message) and "run again" in str(e.message) for e in lost)
     report("worker job cancelled", recovery(events, fault_end))
