@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import shlex
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -124,8 +125,12 @@ class SlurmBatch:
     def find(self, name: str) -> str | None:
         """The array id of a submission made under `name` (for a crash between sbatch and
         recording its id)."""
-        found = self.slurm.find_by_name(name)
-        return found[-1] if found else None
+        for delay in (0.0, 1.0, 2.0, 4.0):  # a job that already ended may lag in accounting
+            time.sleep(delay)
+            found = self.slurm.find_by_name(name)
+            if found:
+                return found[-1]
+        return None
 
     def track(self, job_id: str, name: str, output_dir: str) -> None:
         """Follow a job submitted earlier (a resumed campaign re-attaches to its jobs)."""
