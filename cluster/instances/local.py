@@ -1,7 +1,9 @@
 """`local`: one `orchestrator serve --role instance --project VLAB/P` subprocess per project
 on this machine, on a free loopback port, with a pid file (`STATE_DIR/<slug>.json`);
 stopped by its pid. What the instance needs besides (how to check tokens, the store, its
-cluster) comes in `environment`: this module adds only the project."""
+cluster) comes in `environment`: this module adds only the project. Of this process's own
+environment (the front door's: its store URL, its AWS credentials) an instance inherits only
+the allow-list of `cluster.environment` and the names given in `inherit`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from cluster.environment import EXTRA_NAMES_VARIABLE, allowed_environment
 from cluster.instances.base import (
     PROJECTS_ENV,
     Instance,
@@ -42,6 +45,7 @@ class LocalInstances:
         command: Sequence[str] = DEFAULT_COMMAND,
         host: str = "127.0.0.1",
         env: Mapping[str, str] | None = None,
+        inherit: Sequence[str] = (),
         start_timeout: float = 60.0,
         stop_timeout: float = 15.0,
     ):
@@ -49,6 +53,7 @@ class LocalInstances:
         self._command = list(command)
         self._host = host
         self._env = dict(env or {})
+        self._inherit = list(inherit)
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -59,12 +64,12 @@ class LocalInstances:
             return found
         self._dir.mkdir(parents=True, exist_ok=True)
         port = _free_port(self._host)
-        env = {
-            **os.environ,
-            **self._env,
-            **(environment or {}),
-            PROJECTS_ENV: projects_env(project),
-        }
+        # nothing of this process's environment but the allow-list and the names in `inherit`
+        env = allowed_environment(
+            self._inherit,
+            {**self._env, **(environment or {}), PROJECTS_ENV: projects_env(project)},
+        )
+        env.pop(EXTRA_NAMES_VARIABLE, None)  # meant for workers, not for an instance
         log_path = self._dir / f"{instance_slug(project)}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(

@@ -9,6 +9,7 @@ from cluster.instances import EcsInstances, InstanceHandler, LocalInstances
 from cluster.instances.base import instance_slug
 from cluster.provisioner import Provisioner
 from orchestrator.platform.front_door import FrontDoor
+from orchestrator.platform.settings import INSTANCE_ENV
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from orchestrator.store import project_database_url
@@ -17,7 +18,11 @@ from orchestrator.store import project_database_url
 def open_instances(settings: Settings) -> InstanceHandler:
     platform = settings.platform
     if platform.instances == "local":
-        return LocalInstances(local_state_dir(settings), start_timeout=platform.instance_timeout)
+        return LocalInstances(
+            local_state_dir(settings),
+            inherit=[*INSTANCE_ENV, *platform.instance_env],
+            start_timeout=platform.instance_timeout,
+        )
     import boto3
 
     ecs = platform.ecs

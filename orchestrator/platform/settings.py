@@ -6,7 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cluster.environment import check_names
+
+INSTANCE_ENV = [
+    "ORCHESTRATOR_CONFIG",
+    "ORCHESTRATOR_CLUSTER__*",
+    "ORCHESTRATOR_ENGINE__*",
+    "ORCHESTRATOR_API__*",
+    "ORCHESTRATOR_KG__*",
+    "ORCHESTRATOR_RESULTS_URL",
+    "ORCHESTRATOR_RESULTS_ROOTS",
+    "ORCHESTRATOR_SHUTDOWN_GRACE",
+]
+"""What a `local` instance takes from the front door's environment besides the allow-list
+of `cluster.environment` (PATH, HOME, PYTHONPATH, AWS_REGION, …): the settings of an
+instance. Never the front door's store URL, its provisioner's or platform's settings, its
+AWS credentials or its issuer: the instance gets its own store URL and data folder."""
 
 
 class EcsInstanceSettings(BaseModel):
@@ -46,3 +63,12 @@ class PlatformSettings(BaseModel):
     # the front door's own URL as its instances reach it (their tokens are checked against
     # its JWKS when it signs them itself); default: from `serve`'s host and port
     url: str | None = None
+    # `local`: names (or `PREFIX*`) of the front door's environment its instances inherit
+    # besides INSTANCE_ENV and the allow-list (PATH, HOME, PYTHONPATH, …), e.g. the
+    # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of a results bucket on a development machine
+    instance_env: list[str] = Field(default_factory=list)
+
+    @field_validator("instance_env")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        return check_names(names)

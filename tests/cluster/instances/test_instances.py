@@ -4,6 +4,7 @@ moto's server (a container instance registered first, as ECS needs one for EC2 t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import boto3
@@ -13,12 +14,22 @@ import pytest
 from cluster.instances import EcsInstances, InstanceStartError, LocalInstances
 from cluster.instances.base import PROJECT_TAG, PROJECTS_ENV
 from cluster.instances.ecs import task_url
+from orchestrator.platform.settings import INSTANCE_ENV
 from tests.fixtures.aws import REGION
 
 
-def test_local_instance_serves_its_project_and_stops_by_pid(tmp_path: Path):
+def test_local_instance_serves_its_project_and_stops_by_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the front door's own secrets and settings, which its instances must not inherit
+    monkeypatch.setenv("ORCHESTRATOR_DB_URL", "postgresql://front:door-secret@db/orchestrator")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "front-door-aws-secret")
+    monkeypatch.setenv("ORCHESTRATOR_PROVISIONER__KIND", "parallelcluster")
+    monkeypatch.setenv("ORCHESTRATOR_ENGINE__MAX_IN_FLIGHT", "77")  # an instance setting
+    monkeypatch.setenv("SITE_NAME", "named-by-the-site")
     handler = LocalInstances(
         tmp_path / "instances",
+        inherit=[*INSTANCE_ENV, "SITE_*"],
         env={
             "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
             "ORCHESTRATOR_CONFIG": "/nonexistent",
@@ -37,6 +48,16 @@ def test_local_instance_serves_its_project_and_stops_by_pid(tmp_path: Path):
         assert LocalInstances(tmp_path / "instances").find("lab/p1") == instance
         environ = Path(f"/proc/{instance.id}/environ").read_bytes().split(b"\0")
         assert f'{PROJECTS_ENV}=["lab/p1"]'.encode() in environ
+        assert b"ORCHESTRATOR_ENGINE__MAX_IN_FLIGHT=77" in environ
+        assert b"SITE_NAME=named-by-the-site" in environ
+        assert b"PATH=" + os.environ["PATH"].encode() in environ
+        names = {line.partition(b"=")[0] for line in environ}
+        assert not names & {
+            b"ORCHESTRATOR_DB_URL",
+            b"AWS_SECRET_ACCESS_KEY",
+            b"ORCHESTRATOR_PROVISIONER__KIND",
+        }
+        assert b"front-door-aws-secret" not in b"\0".join(environ)
         command = Path(f"/proc/{instance.id}/cmdline").read_bytes().split(b"\0")
         assert command[-9:-5] == [b"--role", b"instance", b"--project", b"lab/p1"]
     finally:
