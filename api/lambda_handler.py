@@ -13,6 +13,12 @@ The app's lifespan runs once per execution environment (at the first invocation)
 request as Mangum's own lifespan handling does: the store's connection pool and the issuer's
 keys (fetched and cached by the verifier) then serve every warm invocation. Nothing happens at
 import time.
+
+Nothing runs between invocations, so the front door's reconcile loop is a schedule: an
+EventBridge rule (`rate(1 minute)`) invoking the same function. A scheduled event (its
+`detail-type` is `Scheduled Event`, or the rule's input is `{"orchestrator": "reconcile"}`)
+moves every project with work one stage further (`orchestrator.platform.step`): its cluster
+created, its instance started, idle ones stopped; the answer says what was done, by project.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from mangum.protocols import LifespanCycle
 from api.errors import DevIssuerRefused
 from api.issuer import EXTERNAL_ISSUER_FIX
 from api.main import create_app
+from api.roles import Role
+from orchestrator.platform.step import reconcile_once
 from orchestrator.settings import Settings, load_settings
 
 # Bodies of these types go back as text; any other is base64 (API Gateway decodes it).
@@ -37,7 +45,14 @@ TEXT_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
 
 def front_door_app(settings: Settings) -> FastAPI:
     """The app a front door serves (the one place that chooses the role)."""
-    return create_app(settings, run_campaigns=False)
+    return create_app(settings, run_campaigns=False, role=Role.FRONT_DOOR)
+
+
+def is_scheduled(event: dict[str, Any]) -> bool:
+    """An EventBridge schedule's event (not an API Gateway request)."""
+    return event.get("detail-type") == "Scheduled Event" or event.get("orchestrator") == (
+        "reconcile"
+    )
 
 
 class FrontDoorHandler:
@@ -55,6 +70,7 @@ class FrontDoorHandler:
                 f"the front door on Lambda needs an issuer: {EXTERNAL_ISSUER_FIX}"
             )
         app = front_door_app(settings)
+        self._app = app
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)  # Mangum runs everything on the thread's loop
         self._adapter = Mangum(app, lifespan="off", text_mime_types=TEXT_TYPES)
@@ -69,8 +85,14 @@ class FrontDoorHandler:
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if self._closed:
             raise RuntimeError("the handler is closed")
+        if is_scheduled(event):
+            return {"reconciled": self.reconcile()}
         asyncio.set_event_loop(self._loop)
         return self._adapter(event, context)
+
+    def reconcile(self) -> dict[str, str]:
+        """One reconcile pass of the front door; what was done, by project."""
+        return reconcile_once(self._app.state.context.front_door)
 
     def close(self) -> None:
         """Run the app's shutdown and close the loop; safe to repeat."""

@@ -129,11 +129,11 @@ def _front_door(
     from orchestrator.platform.stages import status_with_stage
 
     url = settings.platform.url
-    if not url:
+    if not url and not settings.auth.jwks_url:  # its instances fetch its issuer's keys there
         raise SettingsError("a front door needs its URL (ORCHESTRATOR_PLATFORM__URL)")
     provisioner = open_provisioner(settings.provisioner, data_dir=settings.data_dir)
     front_door = open_front_door(
-        settings, service, provisioner, instance_auth_environment(settings, url)
+        settings, service, provisioner, instance_auth_environment(settings, url or "")
     )
     if run_campaigns:
         stack.callback(front_door.start().close)

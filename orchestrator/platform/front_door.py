@@ -128,7 +128,7 @@ class FrontDoor:
                 self._release(project)
         if time.monotonic() - self._idle_checked >= self.settings.idle_interval:
             self._idle_checked = time.monotonic()
-            self._stop_idle()
+            self.stop_idle()
 
     def _bring_up_in_background(self, project: str, campaign_ids: list[str]) -> bool:
         self._stopped.discard(project)
@@ -150,21 +150,18 @@ class FrontDoor:
 
     def _bring_up(self, project: str, campaign_ids: list[str]) -> None:
         try:
-            tier = self._tier(project, campaign_ids)
+            tier = self.tier_for(project, campaign_ids)
             stages.record_stage(self.service, campaign_ids, stages.PROVISIONING, f"tier {tier}")
             self._ready_cluster(project, tier)
             stages.record_stage(self.service, campaign_ids, stages.STARTING)
-            environment = {
-                **self.provisioner.cluster_environment(project),
-                **self._environment(project),
-            }
+            environment = self.instance_environment(project)
             instance = self.instances.start(project, environment)
         except (PlatformError, ProvisionerError, ClusterError) as exc:
             logger.warning("bringing up %s failed: %s", project, exc)
-            self._fail(campaign_ids, str(exc))  # before release: nothing waits any more
+            self.fail(campaign_ids, str(exc))  # before release: nothing waits any more
         except Exception as exc:  # a bug, or the store gone: say so on the campaigns
             logger.exception("bringing up %s failed", project)
-            self._fail(campaign_ids, f"unexpected error: {type(exc).__name__}: {exc}")
+            self.fail(campaign_ids, f"unexpected error: {type(exc).__name__}: {exc}")
         else:  # the instance runs them now: whatever happens next is its to say
             try:
                 stages.record_stage(self.service, campaign_ids, stages.READY, instance.url)
@@ -173,7 +170,15 @@ class FrontDoor:
         finally:
             self._release(project)
 
-    def _tier(self, project: str, campaign_ids: list[str]) -> str:
+    def instance_environment(self, project: str) -> dict[str, str]:
+        """What the project's instance gets: its ready cluster's settings, how to check
+        tokens, and (local) its store URL and data folder."""
+        return {
+            **self.provisioner.cluster_environment(project),
+            **self._environment(project),
+        }
+
+    def tier_for(self, project: str, campaign_ids: list[str]) -> str:
         specs = [self.service.campaign(cid).spec for cid in campaign_ids]
         own = self.settings.project_tiers.get(project, self.settings.default_tier)
         return choose_tier(specs, self.provisioner.settings.tiers, own)
@@ -200,7 +205,8 @@ class FrontDoor:
             if self._closing.wait(min(10.0, self.settings.interval)):
                 raise PlatformError("the front door stopped while the cluster was created")
 
-    def _fail(self, campaign_ids: list[str], reason: str) -> None:
+    def fail(self, campaign_ids: list[str], reason: str) -> None:
+        """Fail the campaigns that still wait or run, with `reason`."""
         for campaign_id in campaign_ids:
             try:
                 if self.service.campaign(campaign_id).state in ("accepted", "running"):
@@ -209,7 +215,9 @@ class FrontDoor:
                 logger.exception("cannot fail campaign %s", campaign_id)
 
     # ------------------------------------------------------------------ idle
-    def _stop_idle(self) -> None:
+    def stop_idle(self) -> None:
+        """Stop the instances of idle projects, then tear down their clusters."""
+
         def stop(project: str) -> bool:
             # asked once per idle spell (an ECS handler lists tasks to answer)
             if project in self._stopped or not self._claim(project, "stopping"):

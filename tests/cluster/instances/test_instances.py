@@ -68,26 +68,6 @@ def test_local_instance_serves_its_project_and_stops_by_pid(
     assert handler.stop("lab/p1") is False  # safe to repeat
 
 
-@pytest.fixture
-def ecs(aws: str):
-    client = boto3.client("ecs", region_name=REGION)
-    client.create_cluster(clusterName="orchestrator")
-    client.register_task_definition(
-        family="orchestrator",
-        containerDefinitions=[
-            {"name": "orchestrator", "image": "orchestrator:latest", "memory": 512, "cpu": 256}
-        ],
-    )
-    ec2 = boto3.client("ec2", region_name=REGION)
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    ec2_id = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    document = {"instanceId": ec2_id, "region": REGION, "instanceType": "t3.large"}
-    client.register_container_instance(
-        cluster="orchestrator", instanceIdentityDocument=json.dumps(document)
-    )
-    return client
-
-
 @pytest.mark.aws
 def test_ecs_instances_run_find_and_stop(ecs):
     handler = EcsInstances(
