@@ -45,6 +45,13 @@ CLUSTER_STATES: Mapping[ClusterState, str] = {
     ClusterState.DELETED: "none",
 }
 
+
+def bring_up_lock(project: str) -> str:
+    """The store-wide lock held while a front door brings `project` up: two front doors (or
+    two overlapping scheduled invocations) never start two instances of one project."""
+    return f"bring-up:{project}"
+
+
 # what the instance's process gets besides its cluster's settings
 InstanceEnvironment = Callable[[str], Mapping[str, str]]
 
@@ -150,6 +157,17 @@ class FrontDoor:
 
     def _bring_up(self, project: str, campaign_ids: list[str]) -> None:
         try:
+            with self.service.store.try_lock(bring_up_lock(project)) as held:
+                # another front door brings it up, or has just done so
+                if held and self.instances.find(project) is None:
+                    self._bring_up_held(project, campaign_ids)
+        except Exception:  # the store or the handler briefly unavailable: next time
+            logger.exception("bringing up %s failed", project)
+        finally:
+            self._release(project)
+
+    def _bring_up_held(self, project: str, campaign_ids: list[str]) -> None:
+        try:
             tier = self.tier_for(project, campaign_ids)
             stages.record_stage(self.service, campaign_ids, stages.PROVISIONING, f"tier {tier}")
             self._ready_cluster(project, tier)
@@ -167,8 +185,6 @@ class FrontDoor:
                 stages.record_stage(self.service, campaign_ids, stages.READY, instance.url)
             except Exception:
                 logger.exception("recording that the instance of %s is ready failed", project)
-        finally:
-            self._release(project)
 
     def instance_environment(self, project: str) -> dict[str, str]:
         """What the project's instance gets: its ready cluster's settings, how to check

@@ -12,6 +12,8 @@ the instance handler say now:
 - a ready cluster and no instance: start it (`starting`);
 - an instance that answers: `ready`, once.
 
+A project is brought up under a store-wide lock (`bring_up_lock`): overlapping invocations,
+or a front door running as a server beside, never start two instances of one project.
 Idle projects are stopped as by the threaded front door. A stage is recorded when this pass
 does what it names, so a schedule that runs every minute adds no event of its own.
 """
@@ -25,11 +27,12 @@ from datetime import datetime
 from cluster import ClusterError
 from cluster.provisioner import ClusterRecord, ClusterState, ProvisionerError
 from orchestrator.platform import stages
-from orchestrator.platform.front_door import FrontDoor
+from orchestrator.platform.front_door import FrontDoor, bring_up_lock
 
 logger = logging.getLogger(__name__)
 
 # what `reconcile_once` did for a project
+BUSY = "another front door brings it up"
 CREATED, WAITING, FAILED, DELETED, STARTED, READY, RUNNING = (
     "cluster created",
     "waiting for its cluster",
@@ -49,7 +52,8 @@ def reconcile_once(front_door: FrontDoor) -> dict[str, str]:
     done: dict[str, str] = {}
     for project, campaign_ids in waiting.items():
         try:
-            done[project] = _step(front_door, project, campaign_ids)
+            with front_door.service.store.try_lock(bring_up_lock(project)) as held:
+                done[project] = _step(front_door, project, campaign_ids) if held else BUSY
         except (ProvisionerError, ClusterError) as exc:
             logger.warning("bringing up %s failed: %s", project, exc)
             front_door.fail(campaign_ids, str(exc))

@@ -10,6 +10,7 @@ unreachable database surfaces as `StoreError`, with the URL's password left out.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,6 +86,43 @@ class Database:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        """Hold the store-wide lock `name` if no other process holds it: yields whether it is
+        held. An advisory lock on PostgreSQL (a connection of its own until the block ends),
+        a lock file beside a SQLite file; in memory, always held."""
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self.engine.connect() as conn:
+                held = bool(
+                    conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                )
+                conn.commit()  # the lock is the session's: it outlives this transaction
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+            return
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield True
+            return
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        lock = Path(f"{database}.{digest}.lock")
+        make_private_file(lock)
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -51,6 +51,11 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def try_lock(self, name: str) -> AbstractContextManager[bool]:
+        """Hold the store-wide lock `name` if no other process holds it (yields whether it
+        is held): e.g. one front door at a time brings a project up."""
+        return self.db.try_lock(name)
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         self.db.ping()

@@ -15,9 +15,11 @@ import pytest
 import cluster.provisioner
 from api.lambda_handler import FrontDoorHandler, is_scheduled
 from cluster.provisioner import ProvisionerSettings
+from orchestrator.platform.front_door import bring_up_lock
 from orchestrator.platform.settings import EcsInstanceSettings, PlatformSettings
-from orchestrator.platform.step import CREATED, FAILED, READY, RUNNING, WAITING
+from orchestrator.platform.step import BUSY, CREATED, FAILED, READY, RUNNING, WAITING
 from orchestrator.settings import AuthSettings, Settings
+from orchestrator.store import Store
 from tests.api.jwks_server import JwksServer
 from tests.api.test_auth import SigningKey, rsa_key
 from tests.api.test_lambda_handler import ISSUER, SPEC, answer, event, sign
@@ -161,3 +163,17 @@ def test_a_cluster_that_fails_fails_its_waiting_campaigns_with_the_reason(
     passes = [handler(SCHEDULED, None)["reconciled"]["lab/p2"] for _ in range(3)]
     assert READY in passes, passes
     assert _stages(handler, token, again)[-1] == "ready"
+
+
+def test_a_project_another_front_door_brings_up_is_left_to_it(
+    handler: FrontDoorHandler, key: SigningKey, ecs: Any, app_settings: Settings
+) -> None:
+    token = sign(key, "/proj/lab/p3/member")
+    path = _submit(handler, token, "lab/p3")
+    other = Store(app_settings.database_url)  # another front door on the same store
+    with other.try_lock(bring_up_lock("lab/p3")) as held:
+        assert held
+        assert handler(SCHEDULED, None) == {"reconciled": {"lab/p3": BUSY}}
+        assert _stages(handler, token, path) == []
+    other.close()
+    assert handler(SCHEDULED, None) == {"reconciled": {"lab/p3": CREATED}}
