@@ -14,6 +14,7 @@ from api.issuer import DevIssuer, open_dev_issuer
 from api.middleware import AccessLog, BodyLimit
 from api.roles import Role, check_role, start_role
 from api.routers import campaigns, cluster, events, health, hpc_cluster, tasks
+from api.status_fast_path import StatusFastPath
 from orchestrator.settings import Settings, load_settings
 
 DESCRIPTION = """Runs simulation campaigns of a project's users.
@@ -91,6 +92,7 @@ def create_app(
         issuer = app.state.context.dev_issuer
         return issuer.jwks if issuer is not None else {"keys": []}
 
+    app.add_middleware(StatusFastPath)  # innermost: logged and limited as the route
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

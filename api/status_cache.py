@@ -48,6 +48,12 @@ def render(status: dict[str, Any]) -> bytes:
     ).encode()
 
 
+def matches_etag(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: `*`, or one of the listed tags by weak comparison."""
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+
+
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 

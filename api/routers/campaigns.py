@@ -19,6 +19,7 @@ from api.schemas import (
     ThrottleRequest,
     problems,
 )
+from api.status_cache import matches_etag
 from orchestrator.errors import CampaignNotFound
 
 router = APIRouter(
@@ -114,16 +115,10 @@ async def get_campaign(
     if entry.project != scope.project:
         raise NotFound(f"no campaign {campaign_id} in {scope.project}")
     headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
-    if if_none_match is not None and _matches(if_none_match, entry.etag):
+    if if_none_match is not None and matches_etag(if_none_match, entry.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     # already JSON: returned as is, not re-validated against the response model
     return Response(entry.body, media_type="application/json", headers=headers)
-
-
-def _matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 §13.1.2: `*`, or one of the listed tags by weak comparison."""
-    tags = [tag.strip() for tag in if_none_match.split(",")]
-    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
 
 
 @router.delete(
