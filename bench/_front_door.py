@@ -8,7 +8,9 @@ ever talk to the process under test. What differs is where the campaign runs:
 
 - all-in-one: `orchestrator serve`, which also runs the campaigns (the one-machine default);
 - front door: the process the clients talk to runs no campaign; the project's instance, a
-  second process on the same store, runs it.
+  second process on the same store, runs it;
+- the same with a core each (CPU affinity: the front door on CPU 0, the instance with its
+  scheduler and workers on CPU 1), as when they are different machines, as deployed.
 
 The processes are the commands below, each in its own temporary data folder per setup (the
 SQLite store both processes of the front-door setup share), each in its own process group.
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -77,11 +80,23 @@ class Setup:
     name: str
     api: Command  # what the clients talk to
     runner: Command | None = None  # what runs the campaigns, if not `api`
+    # CPUs of the process the clients talk to, and of the runner (its scheduler and workers
+    # inherit them); None: any
+    api_cpus: frozenset[int] | None = None
+    runner_cpus: frozenset[int] | None = None
 
 
 SETUPS = (
     Setup("all-in-one serve", ALL_IN_ONE),
     Setup("front door + instance", FRONT_DOOR, INSTANCE),
+    # as deployed, where they are different machines: a core each (the clients on any)
+    Setup(
+        "same, a core each",
+        FRONT_DOOR,
+        INSTANCE,
+        api_cpus=frozenset({0}),
+        runner_cpus=frozenset({1}),
+    ),
 )
 
 
@@ -94,7 +109,13 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def start(command: Command, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    command: Command,
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    cpus: frozenset[int] | None = None,
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             [ORCHESTRATOR, *command.argv, "--host", "127.0.0.1", "--port", str(port)],
@@ -103,6 +124,7 @@ def start(command: Command, env: dict[str, str], port: int, log: Path) -> subpro
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the server and its cluster
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None,
         )
 
 
@@ -163,10 +185,11 @@ def measure(setup: Setup, args: argparse.Namespace, work: Path) -> Outcome:
         raise RuntimeError(f"orchestrator token failed: {err}")
     folder.mkdir(parents=True, exist_ok=True)
     logs = [folder / "api.log"]
-    servers = [(start(setup.api, env, port := free_port(), logs[0]), port)]
+    servers = [(start(setup.api, env, port := free_port(), logs[0], setup.api_cpus), port)]
     if setup.runner is not None:
         logs.append(folder / "runner.log")
-        servers.append((start(setup.runner, env, port := free_port(), logs[1]), port))
+        runner = start(setup.runner, env, port := free_port(), logs[1], setup.runner_cpus)
+        servers.append((runner, port))
     try:
         return asyncio.run(drive(args, token.strip(), servers, folder / "data" / "results"))
     except Exception:
@@ -236,6 +259,9 @@ def report(outcomes: dict[str, list[Outcome]], args: argparse.Namespace, started
     print(table(["", *names], rows))
     for setup in SETUPS:
         runner = f"; campaigns: {setup.runner.shown()}" if setup.runner else ""
+        if setup.api_cpus is not None or setup.runner_cpus is not None:
+            runner += f" (CPUs: clients' server {sorted(setup.api_cpus or [])}, "
+            runner += f"campaigns {sorted(setup.runner_cpus or [])})"
         print(f"    {setup.name}: clients -> {setup.api.shown()}{runner}")
         for o in outcomes[setup.name]:
             for note in o.notes:

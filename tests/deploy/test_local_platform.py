@@ -21,6 +21,7 @@ import boto3
 import httpx
 import pytest
 
+from cluster.instances.base import instance_slug
 from tests.fixtures.slurm import REPO
 from tests.helpers import wait_for
 from tests.slurm_env import STATE_VAR
@@ -32,6 +33,25 @@ SPEC = {
     "parameters": {"x": [1, 2, 3]},
     "steps": {"s": {"run": "tests.workloads:square", "foreach": True}},
 }
+
+
+def _kg_activities(state: Path, project: str, campaign_id: str) -> list[str]:
+    """The task activities of `campaign_id` in the knowledge graph of `project`'s instance
+    (its embedded graph, read with `orchestrator kg query` beside the running instance)."""
+    data = state / "instances" / instance_slug(project) / "data"
+    sparql = (
+        "SELECT DISTINCT ?task WHERE { ?task a prov:Activity ; wf:step ?step . "
+        f'FILTER(CONTAINS(STR(?task), "{campaign_id}")) }}'
+    )
+    found = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "kg", "query", "--json", sparql],
+        env={**os.environ, "ORCHESTRATOR_DATA_DIR": str(data), "ORCHESTRATOR_CONFIG": "/x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 0, found.stderr
+    return [row["task"] for row in json.loads(found.stdout)]
 
 
 def _exports(text: str) -> dict[str, str]:
@@ -174,6 +194,19 @@ def test_two_projects_run_on_slurm_through_their_instances(
             for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().splitlines()
         ]
         assert len(entries) == 3, entries  # one per task, each point's result stored
+    # provenance: each instance registers its own project's tasks in its own knowledge graph
+    # (the embedded one, in its data folder), and nothing of the other project's
+    for project, other_project in (("lab/p1", "lab/p2"), ("lab/p2", "lab/p1")):
+        own, others = ended[project]["id"], ended[other_project]["id"]
+        tasks = wait_for(
+            lambda project=project, own=own: (
+                len(found := _kg_activities(state, project, own)) >= 3 and found
+            ),
+            timeout=120,
+            what=f"the tasks of {project} registered",
+        )
+        assert all(own in task for task in tasks)
+        assert _kg_activities(state, project, others) == []
     # a project's token sees nothing of another's campaign
     other = f"{url}/v1/projects/lab/p1/campaigns/{ended['lab/p1']['id']}"
     assert httpx.get(other, headers=headers["lab/p2"]).status_code == 404
