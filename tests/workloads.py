@@ -149,3 +149,26 @@ def fails_first_attempt(x: int, ctx: Any) -> int:
     if ctx.attempt == 1:
         raise RuntimeError(f"first attempt of x={x} fails")
     return x
+
+
+def counted(x: int, counter: str, ctx: Any, fail: int = -1, kill: int = -1) -> int:
+    """Records each execution (point, attempt, pid) in `counter`; on its first attempt, point
+    `fail` raises and point `kill` ends its worker process (after half a second, so that the
+    points before it are reported); returns x * x."""
+    with open(counter, "a") as handle:
+        handle.write(f"{x} {ctx.attempt} {os.getpid()}\n")
+    (Path(ctx.output_dir) / "out.txt").write_text(str(x))
+    if ctx.attempt == 1 and x == fail:
+        raise RuntimeError(f"point {x} fails its first attempt")
+    if ctx.attempt == 1 and x == kill:
+        time.sleep(0.5)
+        os._exit(1)
+    return x * x
+
+
+def plus_one(x: int, counted: int) -> int:
+    return counted + 1
+
+
+def total_of_counted(counted: list[int | None]) -> int:
+    return sum(v for v in counted if v is not None)

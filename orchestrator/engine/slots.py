@@ -30,6 +30,12 @@ class Slot:
     started_at: float | None = None
     job_ref: str | None = None  # a batch task's SLURM job (see engine/batch.py)
     reattach: bool = False  # a batch task in flight when the last runner stopped
+    isolated: bool = False  # its last chunk was lost: its next attempt is a chunk of one
+
+    @property
+    def in_chunk(self) -> bool:
+        """In flight as a point of a chunk (`future` is then the Chunk, see engine/chunks.py)."""
+        return isinstance(self.future, Chunk)
 
     @property
     def resolved(self) -> bool:
@@ -39,6 +45,22 @@ class Slot:
     def ref(self) -> Any:
         """What a downstream task receives: the live future if any, else the outcome."""
         return self.future if self.future is not None else self.outcome
+
+
+@dataclass(eq=False)
+class Chunk:
+    """Points of one step run by one Dask task (the step's `chunk` setting). Each point keeps
+    its own slot; `slot.future` is the chunk while the point is in it and unfinished."""
+
+    key: str
+    token: str
+    step: str
+    slots: list[Slot]
+    future: Any = None
+
+    def pending(self) -> list[Slot]:
+        """The chunk's points the engine has no outcome of yet."""
+        return [slot for slot in self.slots if slot.future is self]
 
 
 class Counts:
