@@ -151,10 +151,13 @@ def fails_first_attempt(x: int, ctx: Any) -> int:
     return x
 
 
-def counted(x: int, counter: str, ctx: Any, fail: int = -1, kill: int = -1) -> int:
-    """Records each execution (point, attempt, pid) in `counter`; on its first attempt, point
-    `fail` raises and point `kill` ends its worker process (after half a second, so that the
-    points before it are reported); returns x * x."""
+def counted(
+    x: int, counter: str, ctx: Any, fail: int = -1, kill: int = -1, seconds: float = 0.0
+) -> int:
+    """Records each execution (point, attempt, pid) in `counter`, then sleeps `seconds`; on
+    its first attempt, point `fail` raises and point `kill` ends its worker process (after
+    half a second, so that the points before it are reported); returns x * x."""
+    time.sleep(seconds)
     with open(counter, "a") as handle:
         handle.write(f"{x} {ctx.attempt} {os.getpid()}\n")
     (Path(ctx.output_dir) / "out.txt").write_text(str(x))

@@ -4,6 +4,7 @@ provenance); failures and a lost worker re-run only the points that need it."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from distributed import get_task_stream
 from cluster import LocalCompute
 from orchestrator.results import ResultsLocation
 from orchestrator.service import Service
-from tests.helpers import run, spec_doc
+from tests.helpers import run, spec_doc, submit, task_states, wait_for
 
 W = "tests.workloads"
 
@@ -79,3 +80,173 @@ def test_chunks_group_points_and_each_point_stays_a_task(
     assert sorted(e["point"] for e in manifest) == list(range(40))
     assert all(e["state"] == "succeeded" and e["attempt"] == 1 for e in manifest)
     assert Path(location.path("counted/000017/out.txt")).read_text() == "17"
+
+
+def test_a_failing_point_is_retried_alone(service: Service, compute: LocalCompute, tmp_path: Path):
+    counter = tmp_path / "runs.txt"
+    step = counted_step(counter, 5, fail=7)
+    step["retries"] = 1
+    doc = spec_doc("fail-one", {"counted": step}, x={"range": [0, 20]})
+    cid, state = run(service, compute, doc)
+    assert state == "succeeded"
+    expected = {(x, 1): 1 for x in range(20)} | {(7, 2): 1}
+    assert runs(counter) == expected  # the others of its chunk ran once
+    rows = {t.point: t for t in service.store.list_tasks(cid, step="counted", limit=100)}
+    assert rows[7].attempt == 2 and rows[7].result == 49
+    assert all(rows[x].attempt == 1 for x in range(20) if x != 7)
+    events = [e for e in service.events(cid, limit=10_000) if e.point == 7]
+    assert [e.state for e in events] == [
+        "queued",
+        "running",
+        "failed",
+        "queued",
+        "running",
+        "succeeded",
+    ]
+
+
+def test_a_failing_point_without_retries_fails_alone(
+    service: Service, compute: LocalCompute, tmp_path: Path
+):
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc(
+        "fail-only-one",
+        {
+            "counted": counted_step(counter, 4, fail=2),
+            "plus": {"run": f"{W}:plus_one", "foreach": True, "needs": ["counted"], "chunk": 3},
+        },
+        x={"range": [0, 8]},
+    )
+    cid, state = run(service, compute, doc)
+    assert state == "failed"
+    counted = {t.point: t.state for t in service.store.list_tasks(cid, step="counted")}
+    plus = {t.point: t.state for t in service.store.list_tasks(cid, step="plus")}
+    assert counted == {x: "failed" if x == 2 else "succeeded" for x in range(8)}
+    assert plus == {x: "succeeded" for x in range(8) if x != 2}  # point 2: held, no row
+    assert service.status(cid)["steps"]["plus"]["pending"] == 1
+    failed = service.store.get_task(cid, "counted", 2)
+    assert failed is not None and "fails its first attempt" in (failed.error or "")
+
+
+def test_a_worker_killed_mid_chunk_reruns_only_unfinished_points(
+    any_service: Service, compute: LocalCompute, tmp_path: Path
+):
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc("killed", {"counted": counted_step(counter, 8, kill=3)}, x={"range": [0, 8]})
+    cid, state = run(any_service, compute, doc)
+    assert state == "succeeded", any_service.status(cid)
+    ran = runs(counter)
+    assert all(ran[(x, 1)] == 1 for x in range(8) if x <= 3)  # never run twice by Dask
+    assert not [key for key in ran if key[0] < 3 and key[1] > 1]  # finished: not run again
+    assert ran[(3, 2)] == 1  # the point that killed its worker ran again, on its own
+    rows = {t.point: t for t in any_service.store.list_tasks(cid, step="counted", limit=100)}
+    assert all(rows[x].result == x * x for x in range(8))
+    assert [rows[x].attempt for x in range(3)] == [1, 1, 1]
+    lost = [
+        e
+        for e in any_service.events(cid, limit=10_000)
+        if e.message and "lost with its chunk" in e.message
+    ]
+    assert {e.point for e in lost} >= {3}
+    assert all(e.point is not None and e.point >= 3 for e in lost)
+
+
+def test_foreach_to_foreach_across_chunks_of_other_sizes(
+    service: Service, compute: LocalCompute, tmp_path: Path
+):
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc(
+        "pointwise",
+        {
+            "counted": counted_step(counter, 3),
+            "plus": {"run": f"{W}:plus_one", "foreach": True, "needs": ["counted"], "chunk": 5},
+            "square": {"run": f"{W}:square", "foreach": True},  # one point per task
+            "scaled": {"run": f"{W}:scaled", "foreach": True, "needs": ["square"], "chunk": 4},
+            "total": {"run": f"{W}:total", "needs": ["scaled"]},
+        },
+        x={"range": [0, 17]},
+    )
+    cid, state = run(service, compute, doc)
+    assert state == "succeeded"
+    plus = {t.point: t.result for t in service.store.list_tasks(cid, step="plus", limit=100)}
+    assert plus == {x: x * x + 1 for x in range(17)}
+    scaled = {t.point: t.result for t in service.store.list_tasks(cid, step="scaled", limit=100)}
+    assert scaled == {x: float(x * x) for x in range(17)}
+    total = service.store.get_task(cid, "total", None)
+    assert total is not None and total.result == sum(x * x for x in range(17))
+
+
+def test_cancel_a_point_of_a_chunk(service: Service, compute: LocalCompute, tmp_path: Path):
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc(
+        "cancel-point", {"counted": counted_step(counter, 10, seconds=0.3)}, x={"range": [0, 20]}
+    )
+    cid = submit(service, doc)
+    outcome: dict[str, str] = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("s", service.run(cid, compute)))
+    thread.start()
+    wait_for(lambda: (1, 1) in runs(counter), what="the first chunk to start")
+    service.cancel(cid, point=8)  # not reached yet by its chunk
+    thread.join(120)
+    assert outcome["s"] == "cancelled"
+    states = task_states(service, cid, "counted")
+    assert states == {x: "cancelled" if x == 8 else "succeeded" for x in range(20)}
+    row = service.store.get_task(cid, "counted", 8)
+    # its chunk may still reach it on the worker: what it returns then is not recorded
+    assert row is not None and row.result is None and row.finished_at is not None
+
+
+def test_cancel_a_campaign_of_chunks(service: Service, compute: LocalCompute, tmp_path: Path):
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc(
+        "cancel-all", {"counted": counted_step(counter, 10, seconds=0.3)}, x={"range": [0, 40]}
+    )
+    cid = submit(service, doc)
+    outcome: dict[str, str] = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("s", service.run(cid, compute)))
+    thread.start()
+    wait_for(lambda: (1, 1) in runs(counter), what="the first chunk to start")
+    service.cancel(cid)
+    thread.join(120)
+    assert outcome["s"] == "cancelled"
+    status = service.status(cid)
+    assert status["counts"]["cancelled"] >= 20, status
+    assert status["counts"]["cancelled"] + status["counts"]["succeeded"] == 40, status
+    assert not compute.client.processing() or all(
+        cid not in str(key) for keys in compute.client.processing().values() for key in keys
+    )
+
+
+def test_extend_a_chunked_campaign(service: Service, compute: LocalCompute, tmp_path: Path):
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc(
+        "extend-chunks",
+        {
+            "counted": counted_step(counter, 4),
+            "total": {"run": f"{W}:total_of_counted", "needs": ["counted"]},
+        },
+        x={"range": [0, 10]},
+    )
+    cid, state = run(service, compute, doc)
+    assert state == "succeeded"
+    service.extend(cid, parameters={"x": {"range": [10, 15]}})
+    assert service.run(cid, compute) == "succeeded"
+    assert runs(counter) == {(x, 1): 1 for x in range(15)}  # finished points untouched
+    total = service.store.get_task(cid, "total", None)
+    assert total is not None and total.result == sum(x * x for x in range(15))
+
+
+def test_chunk_auto_runs_fast_points_in_few_dask_tasks(
+    service: Service, compute: LocalCompute
+) -> None:
+    doc = spec_doc(
+        "auto",
+        {"noop": {"run": f"{W}:noop", "foreach": True, "chunk": "auto"}},
+        x={"range": [0, 2000]},
+    )
+    with dask_tasks(compute) as tasks:
+        cid, state = run(service, compute, doc)
+    assert state == "succeeded"
+    assert service.status(cid)["steps"]["noop"]["succeeded"] == 2000
+    mine = [t for t in tasks if cid in str(t["key"])]
+    assert 4 <= len(mine) <= 40, len(mine)  # chunks of one first, then up to 2000 / (2 × 2)
