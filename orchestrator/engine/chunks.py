@@ -201,6 +201,8 @@ class Chunks:
     def on_lost(self, chunk: Chunk, error: str, stuck: Slot | None = None) -> None:
         """The chunk ended without its outcomes (see the module's guarantees)."""
         self.drain()
+        if error.startswith("KilledWorker"):  # Dask's text counts workers it never tried
+            error = "KilledWorker: the worker running this chunk died"
         pending = chunk.pending()
         for slot in pending:
             slot.future = None

@@ -148,6 +148,7 @@ def test_a_worker_killed_mid_chunk_reruns_only_unfinished_points(
         if e.message and "lost with its chunk" in e.message
     ]
     assert {e.point for e in lost} >= {3}
+    assert all("the worker running this chunk died" in (e.message or "") for e in lost)
     assert all(e.point is not None and e.point >= 3 for e in lost)
 
 
