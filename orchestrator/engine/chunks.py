@@ -145,8 +145,8 @@ class Chunks:
         for chunk, future in zip(chunks, futures, strict=True):
             chunk.future = future
             state.inflight[chunk.key] = chunk
-            for slot in chunk.slots:
-                slot.future, slot.isolated = chunk, False
+            for slot in chunk.slots:  # running again once its start message comes
+                slot.future, slot.isolated, slot.started_at = chunk, False, None
         return rest[start:]
 
     def workers(self) -> int:

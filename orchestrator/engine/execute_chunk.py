@@ -4,8 +4,9 @@ Each point runs as `execute_task` runs a task (its own output folder, logs, time
 message, outcome). As each point finishes, a small report of its outcome goes to the engine
 through the worker's event log (topic FINISHED_TOPIC, flushed every `interval`), so that a
 chunk lost with its worker re-runs only the points the engine has not heard of. The chunk's
-return value holds every point's outcome again: the full one for a point not yet reported,
-and the engine ignores what it already has.
+return value holds every point's outcome again (the engine ignores what it already has);
+outcomes travel without their inline value: what a point stored, or the file it wrote its
+value to, is where the engine and downstream tasks read it.
 
 A report carries the chunk's token (a random value made by the engine for this chunk), so
 a report naming a chunk it was not made for is ignored. A report larger than REPORT_LIMIT is
@@ -63,22 +64,20 @@ def outcome_of(report: str) -> Outcome:
 
 
 def execute_chunk(chunk: ChunkCall, upstreams: list[dict[str, Any]]) -> list[Outcome]:
+    """Run the chunk's points in order; every point's outcome, without inline values (the
+    engine keeps what a point stored, and downstream tasks read it from there)."""
     worker = _worker()
-    reported: list[bool] = []
     outcomes: list[Outcome] = []
     try:
         for index, (call, upstream) in enumerate(zip(chunk.calls, upstreams, strict=True)):
-            outcome = execute_task(call, upstream)
+            outcome = light(execute_task(call, upstream))
             outcomes.append(outcome)
-            sent = worker is not None and _REPORTER.finished(worker, chunk, index, outcome)
-            reported.append(sent)
+            if worker is not None:
+                _REPORTER.finished(worker, chunk, index, outcome)
     finally:
         if worker is not None:
-            unsent = _REPORTER.take(chunk.key)  # reports still waiting go back with the chunk
-            for index in unsent:
-                if index < len(reported):
-                    reported[index] = False
-    return [light(o) if done else o for o, done in zip(outcomes, reported, strict=True)]
+            _REPORTER.take(chunk.key)  # not sent yet: they go back with the chunk instead
+    return outcomes
 
 
 def _worker() -> Any:
@@ -101,14 +100,14 @@ class _Reporter:
         self._worker: Any = None
         self._thread: threading.Thread | None = None
 
-    def finished(self, worker: Any, chunk: ChunkCall, index: int, outcome: Outcome) -> bool:
-        """Queue the point's report; False when it is too large to send."""
+    def finished(self, worker: Any, chunk: ChunkCall, index: int, outcome: Outcome) -> None:
+        """Queue the point's report (none when it is too large to send)."""
         try:
-            report = report_of(light(outcome))
+            report = report_of(outcome)
         except (TypeError, ValueError):
-            return False
+            return
         if len(report) > REPORT_LIMIT:
-            return False
+            return
         call = chunk.calls[index]
         msg = {
             "c": call.campaign_id,
@@ -126,7 +125,6 @@ class _Reporter:
                     target=self._run, name="orchestrator-reporter", daemon=True
                 )
                 self._thread.start()
-        return True
 
     def take(self, key: str) -> list[int]:
         """The chunk's reports not sent yet, taken back (the chunk returns them)."""

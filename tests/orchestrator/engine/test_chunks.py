@@ -251,3 +251,22 @@ def test_chunk_auto_runs_fast_points_in_few_dask_tasks(
     assert service.status(cid)["steps"]["noop"]["succeeded"] == 2000
     mine = [t for t in tasks if cid in str(t["key"])]
     assert 4 <= len(mine) <= 40, len(mine)  # chunks of one first, then up to 2000 / (2 × 2)
+
+
+def test_large_and_non_json_results_flow_between_chunks(
+    service: Service, compute: LocalCompute
+) -> None:
+    doc = spec_doc(
+        "arrays",
+        {
+            "array": {"run": f"{W}:array", "foreach": True, "chunk": 2, "with": {"n": 200_000}},
+            "array_sum": {"run": f"{W}:array_sum", "foreach": True, "needs": ["array"], "chunk": 3},
+        },
+        x={"range": [0, 5]},
+    )
+    cid, state = run(service, compute, doc)
+    assert state == "succeeded", service.status(cid)
+    arrays = service.store.list_tasks(cid, step="array", limit=10)
+    assert all(t.result is None and (t.result_url or "").endswith("result.pkl") for t in arrays)
+    sums = {t.point: t.result for t in service.store.list_tasks(cid, step="array_sum", limit=10)}
+    assert sums == {x: float(sum(range(200_000))) for x in range(5)}
