@@ -270,3 +270,40 @@ def test_large_and_non_json_results_flow_between_chunks(
     assert all(t.result is None and (t.result_url or "").endswith("result.pkl") for t in arrays)
     sums = {t.point: t.result for t in service.store.list_tasks(cid, step="array_sum", limit=10)}
     assert sums == {x: float(sum(range(200_000))) for x in range(5)}
+
+
+def test_each_point_of_a_chunk_has_its_provenance(tmp_path: Path, compute: LocalCompute) -> None:
+    from orchestrator.kg import EmbeddedKnowledgeGraph
+    from orchestrator.kg.settings import embedded_path
+    from orchestrator.settings import Settings
+    from tests.conftest import fast_engine
+    from tests.orchestrator.kg.test_used import _doc, _files
+
+    settings = Settings(
+        data_dir=tmp_path / "data", results_url=str(tmp_path / "r"), engine=fast_engine()
+    )
+    doc = _doc()
+    doc["parameters"]["x"] = [10, 20, 30, 40, 50]
+    doc["steps"]["write"]["chunk"] = 2
+    doc["steps"]["copy"]["chunk"] = 3
+    service = Service(settings)
+    try:
+        cid, state = run(service, compute, doc)
+        assert state == "succeeded"
+        service.registrar().close(drain=30)
+        assert service.store.outbox_backlog(cid) == 0
+    finally:
+        service.close()
+    kg = EmbeddedKnowledgeGraph(embedded_path(settings.kg, settings.data_dir))
+    written = _files(kg, "write")
+    assert sorted(written.values()) == sorted(_files(kg, "copy").values())
+    assert sorted(written.values()) == ["10", "20", "30", "40", "50"]
+    rows = kg.query(
+        """SELECT ?x ?file WHERE {
+             ?task wf:step "copy" ; wf:parameter [ schema:name "x" ; schema:value ?x ] ;
+                   prov:used ?collection .
+             ?collection a prov:Collection ; prov:hadMember ?file }"""
+    )
+    assert isinstance(rows, list)
+    # each copy point used exactly its own point's file, whichever chunks they ran in
+    assert sorted((r["x"], r["file"]) for r in rows) == sorted((x, f) for f, x in written.items())
