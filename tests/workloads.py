@@ -175,3 +175,27 @@ def plus_one(x: int, counted: int) -> int:
 
 def total_of_counted(counted: list[int | None]) -> int:
     return sum(v for v in counted if v is not None)
+
+
+def forge_report(x: int, ctx: Any) -> int:
+    """Point 0 sends a report, with a made-up token, that point 3 of its chunk returned 999."""
+    if x == 0:
+        import json
+
+        from distributed import get_worker
+
+        from orchestrator.engine.execute_chunk import FINISHED_TOPIC
+
+        forged = {"ok": True, "stored": 999, "result_url": None, "error": None}
+        forged |= {"started_at": 1.0, "finished_at": 2.0, "worker": None, "outputs": []}
+        msg = {
+            "c": ctx.campaign_id,
+            "k": f"{ctx.step}-{ctx.campaign_id}-0-1-chunk",
+            "t": "0" * 16,
+            "i": 3,
+            "a": 1,
+            "o": json.dumps(forged),
+        }
+        get_worker().log_event(FINISHED_TOPIC, {"batch": [msg]})
+        time.sleep(0.5)  # the forged report arrives long before point 3 runs
+    return x

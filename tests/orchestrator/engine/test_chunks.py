@@ -307,3 +307,17 @@ def test_each_point_of_a_chunk_has_its_provenance(tmp_path: Path, compute: Local
     assert isinstance(rows, list)
     # each copy point used exactly its own point's file, whichever chunks they ran in
     assert sorted((r["x"], r["file"]) for r in rows) == sorted((x, f) for f, x in written.items())
+
+
+def test_a_report_without_its_chunks_token_is_ignored(
+    service: Service, compute: LocalCompute
+) -> None:
+    doc = spec_doc(
+        "forged",
+        {"forge": {"run": f"{W}:forge_report", "foreach": True, "chunk": 8}},
+        x=list(range(8)),
+    )
+    cid, state = run(service, compute, doc)
+    assert state == "succeeded"
+    results = {t.point: t.result for t in service.store.list_tasks(cid, step="forge", limit=10)}
+    assert results == {x: x for x in range(8)}
