@@ -11,9 +11,10 @@ Guarantees (see docs/reliability.md):
 This module is the core: the run (claim, plan, end state), its loop, and `_move`, the one
 place a task changes state. The loop's parts, each given the run's shared `RunState`:
 admission (engine/admission.py), submission (engine/submission.py), completion
-(engine/completion.py), controls (engine/controls.py), the manifest and progress reports
-(engine/manifest.py), FSx exports (engine/exports.py over orchestrator/results/exports.py);
-the lease, renewed on its own thread (engine/lease.py), fences every write of the run.
+(engine/completion.py), chunks of points (engine/chunks.py), controls (engine/controls.py),
+the manifest and progress reports (engine/manifest.py), FSx exports (engine/exports.py over
+orchestrator/results/exports.py); the lease, renewed on its own thread (engine/lease.py),
+fences every write of the run.
 """
 
 from __future__ import annotations

@@ -321,3 +321,18 @@ def test_a_report_without_its_chunks_token_is_ignored(
     assert state == "succeeded"
     results = {t.point: t.result for t in service.store.list_tasks(cid, step="forge", limit=10)}
     assert results == {x: x for x in range(8)}
+
+
+def test_a_chunked_command_step(service: Service, compute: LocalCompute) -> None:
+    script = 'echo "{\\"x\\": {{ x }}, \\"point\\": {{ point }}}" > result.json'
+    doc = spec_doc(
+        "commands",
+        {"cmd": {"command": script, "foreach": True, "chunk": 4}},
+        x=[3, 5, 7, 9, 11, 13],
+    )
+    with dask_tasks(compute) as tasks:
+        cid, state = run(service, compute, doc)
+    assert state == "succeeded", service.status(cid)
+    assert len([t for t in tasks if cid in str(t["key"])]) == 2
+    rows = {t.point: t.result for t in service.store.list_tasks(cid, step="cmd", limit=10)}
+    assert rows == {p: {"x": x, "point": p} for p, x in enumerate([3, 5, 7, 9, 11, 13])}
