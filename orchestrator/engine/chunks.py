@@ -19,11 +19,14 @@ Guarantees:
 - a cancelled point leaves its chunk (an outcome of it is ignored); a chunk left with no
   point is cancelled.
 
-How many points a chunk holds (`chunk_sizes`): `chunk: N` makes chunks of N; `chunk: auto`
-makes chunks of one until a point's run time has been measured on a worker, then of
-TARGET_SECONDS / (the median run time of the step's last SAMPLES points), at most the
-window / (2 × worker threads) so that every worker has chunks to run. A last, partial
-chunk waits for more queued points while the step has 2 × worker threads chunks in flight.
+How many points a chunk holds (`chunk_sizes`): `chunk: N` makes chunks of N, and a last,
+partial chunk waits for more queued points while the step has 2 × worker threads chunks in
+flight. `chunk: auto` keeps 2 × worker threads chunks of the step in flight (two per worker
+thread: one running, one ready), the rest of its queued points waiting, and sizes each new
+chunk when it is made: one point until a point's run time has been measured on a worker,
+then TARGET_SECONDS / (the median run time of the step's last SAMPLES points), at most the
+window / (2 × worker threads) so that every worker has chunks to run. A first estimate
+skewed by a slow first call (imports) is corrected by the chunks after it.
 """
 
 from __future__ import annotations
@@ -64,13 +67,18 @@ def chunk_sizes(
     points beyond their sum stay queued. `median`: the step's median run time of a point
     (None before the first is measured); `in_flight`: the step's chunks in flight."""
     busy = 2 * max(1, workers)
-    if setting == "auto":
-        if median is None:  # chunks of one until a run time is known
-            return [1] * max(0, min(queued, busy - in_flight))
-        cap = max(1, window // busy)
-        size = max(1, min(cap, int(TARGET_SECONDS / max(median, 1e-6))))
-    else:
-        size = int(setting)
+    if setting == "auto":  # sized one chunk at a time, as run times are measured
+        room = max(0, busy - in_flight)
+        size = 1  # until a run time is known
+        if median is not None:
+            cap = max(1, window // busy)
+            size = max(1, min(cap, int(TARGET_SECONDS / max(median, 1e-6))))
+        sizes: list[int] = []
+        while queued > 0 and len(sizes) < room:
+            sizes.append(min(size, queued))
+            queued -= sizes[-1]
+        return sizes
+    size = int(setting)
     full, rest = divmod(queued, size)
     sizes = [size] * full
     if rest and in_flight + full < busy:
@@ -230,6 +238,7 @@ class Chunks:
     def check_deadlines(self, now: float) -> None:
         """A point stuck past its timeout (in C code, say) loses its chunk."""
         state, config = self.state, self.state.config
+        self.drain()
         timeout = {name: state.plan.steps[name].step.timeout for name in state.plan.steps}
         stuck: list[tuple[Chunk, Slot]] = []
         for chunk in [e for e in state.inflight.values() if isinstance(e, Chunk)]:

@@ -69,6 +69,7 @@ class Completion:
         self._collect_batch()
         if not mine:
             return
+        self.chunks.drain()  # reports name their chunk: taken while it is still in flight
         finished = [f for f in mine if f.status == "finished"]
         outcomes = state.client.gather(finished, errors="raise") if finished else []
         for future, outcome in zip(finished, outcomes, strict=True):

@@ -25,13 +25,20 @@ def test_auto_starts_with_chunks_of_one_until_a_run_time_is_known() -> None:
 
 
 def test_auto_aims_at_about_a_second_per_chunk() -> None:
-    assert chunk_sizes(1000, "auto", 0.01, 0, 2000, 2) == [int(TARGET_SECONDS / 0.01)] * 10
+    assert chunk_sizes(1000, "auto", 0.01, 0, 2000, 2) == [int(TARGET_SECONDS / 0.01)] * 4
     assert chunk_sizes(10, "auto", 0.25, 0, 2000, 2) == [4, 4, 2]
     assert chunk_sizes(3, "auto", 5.0, 0, 2000, 2) == [1, 1, 1]  # slow points: one per task
+
+
+def test_auto_keeps_two_chunks_per_worker_thread_in_flight() -> None:
+    # the other points wait: the next chunks are sized from the run times measured meanwhile
+    assert chunk_sizes(1000, "auto", 0.01, 3, 2000, 2) == [100]
+    assert chunk_sizes(1000, "auto", 0.01, 4, 2000, 2) == []
+    assert chunk_sizes(1000, "auto", 0.5, 0, 2000, 3) == [2] * 6
 
 
 def test_auto_is_bounded_by_the_window_over_twice_the_workers() -> None:
     assert chunk_sizes(2000, "auto", 1e-5, 0, 2000, 2) == [500] * 4
     assert chunk_sizes(2000, "auto", 1e-5, 0, 2000, 10) == [100] * 20
-    assert chunk_sizes(64, "auto", 1e-5, 0, 16, 4) == [2] * 32
+    assert chunk_sizes(64, "auto", 1e-5, 0, 16, 4) == [2] * 8
     assert chunk_sizes(5, "auto", 1e-5, 0, 2, 4) == [1] * 5  # never below one point

@@ -250,7 +250,9 @@ def test_chunk_auto_runs_fast_points_in_few_dask_tasks(
     assert state == "succeeded"
     assert service.status(cid)["steps"]["noop"]["succeeded"] == 2000
     mine = [t for t in tasks if cid in str(t["key"])]
-    assert 4 <= len(mine) <= 40, len(mine)  # chunks of one first, then up to 2000 / (2 × 2)
+    # chunks of one first, then of about a second of points (at most 2000 / (2 × 2)); how
+    # many points take a second depends on the load of the machine: 10× fewer tasks at least
+    assert 4 <= len(mine) <= 200, len(mine)
 
 
 def test_large_and_non_json_results_flow_between_chunks(
