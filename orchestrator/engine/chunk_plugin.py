@@ -1,10 +1,12 @@
-"""On the Dask scheduler: a chunk is never run again by Dask itself.
+"""On the Dask scheduler: a chunk whose worker dies fails at once.
 
 When a worker dies, Dask runs the tasks it was running again elsewhere (up to
 `distributed.scheduler.allowed-failures` times). A chunk run again would run its finished
 points again, and move the files their recorded outcomes name. So a chunk fails at the first
-loss of its worker (KilledWorker), and the engine queues again only the points it has not
-heard of (engine/chunks.py). Registered by the engine's client (`client.register_plugin`).
+death of its worker (KilledWorker), and the engine queues again only the points it has not
+heard of (engine/chunks.py). A worker that retires is not a death: the chunk Dask starts
+again then finds its start mark and runs nothing (engine/execute_chunk.py). Registered by
+the engine's client (`client.register_plugin`).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ Guarantees:
   other is ignored, and a report is taken only with the token of the chunk it names;
 - a point that fails is retried alone, as any task is (its retry joins the chunk formed
   when it is queued again); the other points of its chunk do not run again;
-- a chunk is never run twice by Dask (engine/chunk_plugin.py). A chunk lost (its worker
-  died, its future erred or was cancelled, or one of its points is stuck past its timeout)
+- a chunk runs its points once: a death of its worker fails it (engine/chunk_plugin.py), and
+  a chunk Dask starts again (its worker retired) runs nothing (engine/execute_chunk.py).
+  A chunk lost (its worker died or retired, its future erred or was cancelled, or one of
+  its points is stuck past its timeout)
   loses only the points the engine has no outcome of: one such point fails, as a task whose
   worker died does (a stuck point fails with a timeout); when several are left, each runs
   again in a chunk of its own, and that loss does not count as one of their retries (a loss

@@ -8,6 +8,12 @@ return value holds every point's outcome again (the engine ignores what it alrea
 outcomes travel without their inline value: what a point stored, or the file it wrote its
 value to, is where the engine and downstream tasks read it.
 
+A chunk runs its points once: it marks its start with a small file in the results
+location (`.chunks/<key>`, created only if absent, and kept). When Dask
+starts it again — its worker left while it ran: retired (`--lifetime`), or died, although
+the engine's scheduler plugin makes a death fail the chunk — it finds the mark and raises
+ChunkStartedBefore without running a point.
+
 A report carries the chunk's token (a random value made by the engine for this chunk), so
 a report naming a chunk it was not made for is ignored. A report larger than REPORT_LIMIT is
 not sent: that point's outcome reaches the engine with the chunk's return value only.
@@ -16,17 +22,21 @@ not sent: that point's outcome reaches the engine with the chunk's return value 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from orchestrator.engine.execute import TaskCall, execute_task
+from orchestrator.engine.execute import TaskCall, execute_task, task_location
 from orchestrator.engine.outcome import Outcome
+from orchestrator.errors import ChunkStartedBefore
 
 FINISHED_TOPIC = "orchestrator-task-finished"
+MARKS = ".chunks"  # the chunks' start marks, in the campaign's results location
 REPORT_LIMIT = 8192
 """Bytes of a point's report at most (the scheduler keeps recent events in memory)."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -68,6 +78,7 @@ def execute_chunk(chunk: ChunkCall, upstreams: list[dict[str, Any]]) -> list[Out
     engine keeps what a point stored, and downstream tasks read it from there)."""
     worker = _worker()
     outcomes: list[Outcome] = []
+    _mark_start(chunk)
     try:
         for index, (call, upstream) in enumerate(zip(chunk.calls, upstreams, strict=True)):
             outcome = light(execute_task(call, upstream))
@@ -78,6 +89,24 @@ def execute_chunk(chunk: ChunkCall, upstreams: list[dict[str, Any]]) -> list[Out
         if worker is not None:
             _REPORTER.take(chunk.key)  # not sent yet: they go back with the chunk instead
     return outcomes
+
+
+def _mark_start(chunk: ChunkCall) -> None:
+    """Make the chunk's start mark; ChunkStartedBefore when it was there already. A location
+    that cannot make it (a store without exclusive writes) leaves the chunk unmarked."""
+    location = task_location(chunk.calls[0].results_url)
+    path = location.path(f"{MARKS}/{chunk.key}")
+    try:
+        if location.is_local:
+            location.fs.makedirs(location.path(MARKS), exist_ok=True)
+        with location.fs.open(path, "xb") as mark:
+            mark.write(b"started\n")  # not empty: S3 writes an empty file without the check
+    except FileExistsError:
+        raise ChunkStartedBefore(
+            f"chunk {chunk.key} started before, on a worker that left while it ran"
+        ) from None
+    except Exception as exc:
+        logger.warning("chunk %s: could not mark its start (%s)", chunk.key, exc)
 
 
 def _worker() -> Any:

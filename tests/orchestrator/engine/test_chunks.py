@@ -13,7 +13,7 @@ from typing import Any
 
 from distributed import get_task_stream
 
-from cluster import LocalCompute
+from cluster import LocalCompute, LocalSettings
 from orchestrator.results import ResultsLocation
 from orchestrator.service import Service
 from tests.helpers import run, spec_doc, submit, task_states, wait_for
@@ -338,3 +338,42 @@ def test_a_chunked_command_step(service: Service, compute: LocalCompute) -> None
     assert len([t for t in tasks if cid in str(t["key"])]) == 2
     rows = {t.point: t.result for t in service.store.list_tasks(cid, step="cmd", limit=10)}
     assert rows == {p: {"x": x, "point": p} for p, x in enumerate([3, 5, 7, 9, 11, 13])}
+
+
+def test_a_chunk_whose_worker_retires_reruns_only_unfinished_points(tmp_path: Path) -> None:
+    """A worker retired while it runs a chunk (SLURM workers retire at their `--lifetime`):
+    Dask starts the chunk again elsewhere, which runs none of its points; only the points
+    the engine had no outcome of run again. A cluster of its own: one worker leaves it."""
+    from orchestrator.settings import Settings
+    from tests.conftest import fast_engine
+
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc("retired", {"counted": counted_step(counter, 8, seconds=0.4)}, x=list(range(8)))
+    settings = Settings(
+        data_dir=tmp_path / "data", results_url=str(tmp_path / "r"), engine=fast_engine()
+    )
+    service = Service(settings)
+    settings_2 = LocalSettings(n_workers=2, threads_per_worker=1, dashboard_address=None)
+    try:
+        with LocalCompute(settings_2) as compute:
+            cid = submit(service, doc)
+            outcome: dict[str, str] = {}
+            thread = threading.Thread(
+                target=lambda: outcome.setdefault("s", service.run(cid, compute))
+            )
+            thread.start()
+            wait_for(lambda: (3, 1) in runs(counter), what="the chunk to reach point 3")
+            busy = [w for w, keys in compute.client.processing().items() if keys]
+            assert len(busy) == 1, busy
+            compute.client.retire_workers(busy)
+            thread.join(120)
+    finally:
+        service.close()
+    assert outcome["s"] == "succeeded"
+    ran = runs(counter)
+    assert all(count == 1 for count in ran.values()), ran  # nothing ran twice in an attempt
+    assert ran[(0, 1)] == ran[(1, 1)] == 1 and (0, 2) not in ran and (1, 2) not in ran
+    rows = {t.point: t for t in service.store.list_tasks(cid, step="counted", limit=10)}
+    assert {x: rows[x].result for x in range(8)} == {x: x * x for x in range(8)}
+    events = service.events(cid, limit=10_000)
+    assert any("ChunkStartedBefore" in (e.message or "") for e in events)

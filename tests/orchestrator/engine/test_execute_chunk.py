@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from orchestrator.engine.execute import TaskCall
 from orchestrator.engine.execute_chunk import (
+    MARKS,
     ChunkCall,
     execute_chunk,
     light,
@@ -13,6 +16,7 @@ from orchestrator.engine.execute_chunk import (
     report_of,
 )
 from orchestrator.engine.outcome import Outcome
+from orchestrator.errors import ChunkStartedBefore
 
 
 def call(tmp_path: Path, point: int, target: str = "tests.workloads:write_file") -> TaskCall:
@@ -58,3 +62,14 @@ def test_a_report_round_trips_the_outcome() -> None:
     assert again.load() == [1, 2]
     failed = Outcome(ok=False, error="boom", started_at=1.0, finished_at=2.0)
     assert outcome_of(report_of(failed)) == failed
+
+
+def test_a_chunk_started_again_runs_no_point(tmp_path: Path) -> None:
+    chunk = ChunkCall("write-c1-0-1-chunk", "t", [call(tmp_path, 0), call(tmp_path, 1)])
+    assert [o.ok for o in execute_chunk(chunk, [{}, {}])] == [True, True]
+    marks = tmp_path / "results" / MARKS
+    assert [p.name for p in marks.iterdir()] == ["write-c1-0-1-chunk"]
+    (tmp_path / "results" / "write" / "000000" / "value.txt").unlink()
+    with pytest.raises(ChunkStartedBefore, match="started before"):
+        execute_chunk(chunk, [{}, {}])
+    assert not (tmp_path / "results" / "write" / "000000" / "value.txt").exists()  # not run
