@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.engine.chunk_plugin import CHUNK_KEY_SUFFIX, ChunksRunOnce
+from orchestrator.engine.chunk_plugin import CHUNK_KEY_SUFFIX, PLUGIN_NAME, ChunksRunOnce
 from orchestrator.engine.execute import TaskCall
 from orchestrator.engine.execute_chunk import ChunkCall, execute_chunk, light, outcome_of
 from orchestrator.engine.outcome import Outcome, last_line
@@ -269,7 +269,12 @@ def leave_chunk(state: RunState, slot: Slot) -> None:
 
 
 def _register_plugin(client: Any) -> None:
+    """Once per client. Without it a chunk whose worker died is started again by Dask, and
+    runs nothing then (its start mark): its points are queued again a little later."""
     if getattr(client, "_orchestrator_chunks_plugin", False):
         return
-    client.register_plugin(ChunksRunOnce())
     client._orchestrator_chunks_plugin = True
+    try:
+        client.register_plugin(ChunksRunOnce())
+    except Exception as exc:
+        logger.warning("could not register %s on the scheduler: %s", PLUGIN_NAME, exc)

@@ -24,18 +24,13 @@ class Slot:
     attempt: int = 0
     failures: int = 0
     waiting: bool = False  # in a retry's backoff (stored as queued)
-    future: Any = None
+    future: Any = None  # a Dask future, a SLURM job id (batch), or the Chunk it runs in
     outcome: Outcome | None = None
     queued_at: float | None = None
     started_at: float | None = None
     job_ref: str | None = None  # a batch task's SLURM job (see engine/batch.py)
     reattach: bool = False  # a batch task in flight when the last runner stopped
     isolated: bool = False  # its last chunk was lost: its next attempt is a chunk of one
-
-    @property
-    def in_chunk(self) -> bool:
-        """In flight as a point of a chunk (`future` is then the Chunk, see engine/chunks.py)."""
-        return isinstance(self.future, Chunk)
 
     @property
     def resolved(self) -> bool:
