@@ -182,6 +182,7 @@ SPEC_EXAMPLE: dict[str, Any] = {
             "run": "orchestrator.demo.fi_curve:features",
             "foreach": True,
             "needs": ["simulate"],
+            "chunk": "auto",
         },
         "summary": {"run": "orchestrator.demo.fi_curve:summary", "needs": ["features"]},
     },

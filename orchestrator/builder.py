@@ -65,6 +65,7 @@ class Campaign:
         resources: dict[str, Any] | None = None,
         retries: int = 0,
         timeout: str | float | None = None,
+        chunk: int | str | None = None,
     ) -> Campaign:
         doc: dict[str, Any] = {"foreach": foreach, "retries": retries}
         if run is not None:
@@ -78,6 +79,8 @@ class Campaign:
                 doc[key] = value
         if timeout is not None:
             doc["timeout"] = timeout
+        if chunk is not None:  # points per Dask task (a foreach run/command step), or "auto"
+            doc["chunk"] = chunk
         self._doc["steps"][name] = doc
         return self
 

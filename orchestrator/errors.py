@@ -99,5 +99,10 @@ class CommandFailed(OrchestratorError):
         super().__init__(f"command exited with status {returncode}: {stderr_tail[-2000:]}")
 
 
+class ChunkStartedBefore(OrchestratorError):
+    """Dask started a chunk again (its worker left while it ran): it runs none of its points,
+    and the engine queues again those it has no outcome of."""
+
+
 class ResultsError(OrchestratorError):
     """A result could not be written to or read from the results location."""

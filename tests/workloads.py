@@ -149,3 +149,53 @@ def fails_first_attempt(x: int, ctx: Any) -> int:
     if ctx.attempt == 1:
         raise RuntimeError(f"first attempt of x={x} fails")
     return x
+
+
+def counted(
+    x: int, counter: str, ctx: Any, fail: int = -1, kill: int = -1, seconds: float = 0.0
+) -> int:
+    """Records each execution (point, attempt, pid) in `counter`, then sleeps `seconds`; on
+    its first attempt, point `fail` raises and point `kill` ends its worker process (after
+    half a second, so that the points before it are reported); returns x * x."""
+    time.sleep(seconds)
+    with open(counter, "a") as handle:
+        handle.write(f"{x} {ctx.attempt} {os.getpid()}\n")
+    (Path(ctx.output_dir) / "out.txt").write_text(str(x))
+    if ctx.attempt == 1 and x == fail:
+        raise RuntimeError(f"point {x} fails its first attempt")
+    if ctx.attempt == 1 and x == kill:
+        time.sleep(0.5)
+        os._exit(1)
+    return x * x
+
+
+def plus_one(x: int, counted: int) -> int:
+    return counted + 1
+
+
+def total_of_counted(counted: list[int | None]) -> int:
+    return sum(v for v in counted if v is not None)
+
+
+def forge_report(x: int, ctx: Any) -> int:
+    """Point 0 sends a report, with a made-up token, that point 3 of its chunk returned 999."""
+    if x == 0:
+        import json
+
+        from distributed import get_worker
+
+        from orchestrator.engine.execute_chunk import FINISHED_TOPIC
+
+        forged = {"ok": True, "stored": 999, "result_url": None, "error": None}
+        forged |= {"started_at": 1.0, "finished_at": 2.0, "worker": None, "outputs": []}
+        msg = {
+            "c": ctx.campaign_id,
+            "k": f"{ctx.step}-{ctx.campaign_id}-0-1-chunk",
+            "t": "0" * 16,
+            "i": 3,
+            "a": 1,
+            "o": json.dumps(forged),
+        }
+        get_worker().log_event(FINISHED_TOPIC, {"batch": [msg]})
+        time.sleep(0.5)  # the forged report arrives long before point 3 runs
+    return x

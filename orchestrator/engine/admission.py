@@ -18,8 +18,9 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
+from orchestrator.engine.chunks import leave_chunk
 from orchestrator.engine.outcome import Outcome
-from orchestrator.engine.slots import HELD, Slot
+from orchestrator.engine.slots import HELD, Chunk, Slot
 from orchestrator.engine.state import Move, RunState, Upstream, task_event
 from orchestrator.states import TASK_ACTIVE, TaskState
 from orchestrator.store import SINGLE, TaskRecord
@@ -188,6 +189,8 @@ class Admission:
         state = self.state
         if state.batch is not None and isinstance(slot.future, str):
             state.batch.cancel(slot)
+        if isinstance(slot.future, Chunk):
+            leave_chunk(state, slot)
         if slot.future is not None:
             state.inflight.pop(slot.future.key, None)
             state.client.cancel([slot.future])

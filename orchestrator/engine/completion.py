@@ -6,7 +6,8 @@ Guarantees:
 - a failed attempt is retried after an exponential backoff with jitter, up to the step's
   `retries`; a cancelled task stays cancelled whatever its outcome;
 - a task counts as running from its worker's "started" message, or from its outcome when
-  that comes first, so no task goes from queued to finished without being running.
+  that comes first, so no task goes from queued to finished without being running;
+- the points of a chunk finish one by one, as engine/chunks.py says.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections import deque
 from typing import Any
 
 from orchestrator.engine.admission import Admission
+from orchestrator.engine.chunks import Chunks
 from orchestrator.engine.exports import ExportSchedule
 from orchestrator.engine.outcome import Outcome, last_line
-from orchestrator.engine.slots import Slot
+from orchestrator.engine.slots import Chunk, Slot
 from orchestrator.engine.state import Move, RunState, task_event
 from orchestrator.states import TaskState
 from orchestrator.store import SINGLE
@@ -46,6 +48,7 @@ class Completion:
         self.started = started  # "started" messages from workers (see engine/started.py)
         self._next_full_scan = 0.0
         self._retry_seq = 0
+        self.chunks = Chunks(state, self.on_outcome, admission.advance_point)
 
     def collect(self, timeout: float) -> None:
         """Handle every future that finished, waiting up to `timeout` for the first.
@@ -66,20 +69,28 @@ class Completion:
         self._collect_batch()
         if not mine:
             return
+        self.chunks.drain()  # reports name their chunk: taken while it is still in flight
         finished = [f for f in mine if f.status == "finished"]
         outcomes = state.client.gather(finished, errors="raise") if finished else []
         for future, outcome in zip(finished, outcomes, strict=True):
-            self.on_outcome(state.inflight.pop(future.key), outcome)
+            entry = state.inflight.pop(future.key)
+            if isinstance(entry, Chunk):
+                self.chunks.on_result(entry, outcome)
+            else:
+                self.on_outcome(entry, outcome)
         for future in mine:
             if future.status == "finished":
                 continue
-            slot = state.inflight.pop(future.key)
+            entry = state.inflight.pop(future.key)
             if future.status == "cancelled":
                 error = "the task's Dask future was cancelled (scheduler or worker lost)"
             else:
                 exc = future.exception()
                 error = f"{type(exc).__name__}: {exc}"
-            self.on_outcome(slot, Outcome(ok=False, error=error, finished_at=time.time()))
+            if isinstance(entry, Chunk):
+                self.chunks.on_lost(entry, error)
+            else:
+                self.on_outcome(entry, Outcome(ok=False, error=error, finished_at=time.time()))
 
     def _finished_futures(self) -> list[Any]:
         """The in-flight futures that are done. Tasks finish roughly in the order they were
@@ -92,8 +103,8 @@ class Completion:
             self._next_full_scan = now + FULL_SCAN_INTERVAL
         found = []
         misses = 0
-        for slot in self.state.inflight.values():
-            future = slot.future
+        for entry in self.state.inflight.values():
+            future = entry.future
             if future is None:
                 continue
             if future.status in _DONE:
@@ -179,6 +190,8 @@ class Completion:
                 self.admission.advance_point(slot.point)
 
     def mark_started(self) -> None:
+        """Take the workers' messages: tasks started, and points of chunks finished."""
+        self.chunks.drain()
         state = self.state
         while self.started:
             msg = self.started.popleft()
@@ -196,10 +209,12 @@ class Completion:
     def check_deadlines(self, now: float) -> None:
         """The worker enforces `timeout`; this catches a task stuck in C code past it."""
         state, config = self.state, self.state.config
+        self.chunks.check_deadlines(now)
         stuck = [
             slot
             for slot in state.inflight.values()
-            if slot.started_at is not None
+            if isinstance(slot, Slot)
+            and slot.started_at is not None
             and (timeout := state.plan.steps[slot.step].step.timeout) is not None
             # a worker may still be uploading the task's files after its timeout
             and now > slot.started_at + timeout + config.timeout_grace + config.upload_deadline

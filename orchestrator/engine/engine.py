@@ -11,9 +11,10 @@ Guarantees (see docs/reliability.md):
 This module is the core: the run (claim, plan, end state), its loop, and `_move`, the one
 place a task changes state. The loop's parts, each given the run's shared `RunState`:
 admission (engine/admission.py), submission (engine/submission.py), completion
-(engine/completion.py), controls (engine/controls.py), the manifest and progress reports
-(engine/manifest.py), FSx exports (engine/exports.py over orchestrator/results/exports.py);
-the lease, renewed on its own thread (engine/lease.py), fences every write of the run.
+(engine/completion.py), chunks of points (engine/chunks.py), controls (engine/controls.py),
+the manifest and progress reports (engine/manifest.py), FSx exports (engine/exports.py over
+orchestrator/results/exports.py); the lease, renewed on its own thread (engine/lease.py),
+fences every write of the run.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from orchestrator.engine.outcome import Outcome, last_line
 from orchestrator.engine.plan import Plan, compile_plan
 from orchestrator.engine.provenance import campaign_payload, task_payload, used_refs
 from orchestrator.engine.recorder import Recorder
-from orchestrator.engine.slots import HELD, Counts, Slot
+from orchestrator.engine.slots import HELD, Chunk, Counts, Slot
 from orchestrator.engine.started import StartedRouter
 from orchestrator.engine.state import RunState, task_event
 from orchestrator.engine.submission import Submission
@@ -98,8 +99,8 @@ class Engine:
         self._parts: _Parts | None = None
 
     @property
-    def inflight(self) -> dict[Any, Slot]:
-        """The tasks submitted to Dask and not yet collected (Dask key → slot)."""
+    def inflight(self) -> dict[Any, Slot | Chunk]:
+        """The tasks submitted to Dask and not yet collected (Dask key → slot or chunk)."""
         return self._parts.state.inflight if self._parts is not None else {}
 
     # ------------------------------------------------------------- lifecycle
@@ -188,11 +189,12 @@ class Engine:
         )
         admission = Admission(state, self._move)
         admission.load_singles()
-        StartedRouter.of(self.client).add(cid, self._started.append)
         exports = ExportSchedule.create(config.export, state, manifest)
         completion = Completion(state, self._move, admission, exports, self._started)
+        chunks = completion.chunks
+        StartedRouter.of(self.client).add(cid, self._started.append, chunks.on_report)
         submission = Submission(
-            state, self._move, completion.on_outcome, step_resources, self.import_paths
+            state, self._move, completion.on_outcome, step_resources, self.import_paths, chunks
         )
         controls = Controls(state, self._move, admission)
         parts = _Parts(

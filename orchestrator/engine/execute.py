@@ -79,7 +79,7 @@ def _execute(
     output_dir: Path | None = None
     prefix = ""
     try:
-        location = _location(call.results_url)
+        location = task_location(call.results_url)
         prefix = location.task_prefix(call.step, call.point)
         if location.is_local:  # only this attempt's files: an earlier one's are set aside
             output_dir = fresh_task_folder(Path(location.path(prefix)), call.attempt)
@@ -221,7 +221,7 @@ _ANNOUNCER = _Announcer()
 
 
 @lru_cache(maxsize=64)
-def _location(url: str) -> ResultsLocation:
+def task_location(url: str) -> ResultsLocation:
     return ResultsLocation(url, on_cluster=True)  # tasks run on the cluster
 
 

@@ -24,12 +24,13 @@ class Slot:
     attempt: int = 0
     failures: int = 0
     waiting: bool = False  # in a retry's backoff (stored as queued)
-    future: Any = None
+    future: Any = None  # a Dask future, a SLURM job id (batch), or the Chunk it runs in
     outcome: Outcome | None = None
     queued_at: float | None = None
     started_at: float | None = None
     job_ref: str | None = None  # a batch task's SLURM job (see engine/batch.py)
     reattach: bool = False  # a batch task in flight when the last runner stopped
+    isolated: bool = False  # its last chunk was lost: its next attempt is a chunk of one
 
     @property
     def resolved(self) -> bool:
@@ -39,6 +40,22 @@ class Slot:
     def ref(self) -> Any:
         """What a downstream task receives: the live future if any, else the outcome."""
         return self.future if self.future is not None else self.outcome
+
+
+@dataclass(eq=False)
+class Chunk:
+    """Points of one step run by one Dask task (the step's `chunk` setting). Each point keeps
+    its own slot; `slot.future` is the chunk while the point is in it and unfinished."""
+
+    key: str
+    token: str
+    step: str
+    slots: list[Slot]
+    future: Any = None
+
+    def pending(self) -> list[Slot]:
+        """The chunk's points the engine has no outcome of yet."""
+        return [slot for slot in self.slots if slot.future is self]
 
 
 class Counts:

@@ -1,4 +1,5 @@
-"""Routes the workers' 'task started' messages to the engine of their campaign."""
+"""Routes the workers' 'task started' and 'point finished' messages to the engine of their
+campaign ('point finished' comes from chunks: engine/execute_chunk.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from typing import Any
 from distributed import Client
 
 from orchestrator.engine.execute import STARTED_TOPIC
+from orchestrator.engine.execute_chunk import FINISHED_TOPIC
+
+Handler = Callable[[dict[str, Any]], None]
 
 
 class StartedRouter:
-    """One topic subscription per client, routing 'task started' events to their engine."""
+    """One subscription per topic and client, routing each message to its engine."""
 
     def __init__(self, client: Client):
-        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.handlers: dict[str, Handler] = {}
+        self.finished_handlers: dict[str, Handler] = {}
         client.subscribe_topic(STARTED_TOPIC, self._dispatch)
+        client.subscribe_topic(FINISHED_TOPIC, self._dispatch_finished)
 
     @classmethod
     def of(cls, client: Client) -> StartedRouter:
@@ -25,15 +31,25 @@ class StartedRouter:
             client._orchestrator_started_router = router  # type: ignore[attr-defined]
         return router
 
-    def add(self, campaign_id: str, handler: Callable[[dict[str, Any]], None]) -> None:
+    def add(self, campaign_id: str, handler: Handler, finished: Handler | None = None) -> None:
         self.handlers[campaign_id] = handler
+        if finished is not None:
+            self.finished_handlers[campaign_id] = finished
 
     def remove(self, campaign_id: str) -> None:
         self.handlers.pop(campaign_id, None)
+        self.finished_handlers.pop(campaign_id, None)
 
     def _dispatch(self, event: tuple[float, dict[str, Any]]) -> None:
-        _, payload = event
-        for msg in payload.get("batch", ()):
-            handler = self.handlers.get(str(msg.get("c")))
-            if handler is not None:
-                handler(msg)
+        _route(event, self.handlers)
+
+    def _dispatch_finished(self, event: tuple[float, dict[str, Any]]) -> None:
+        _route(event, self.finished_handlers)
+
+
+def _route(event: tuple[float, dict[str, Any]], handlers: dict[str, Handler]) -> None:
+    _, payload = event
+    for msg in payload.get("batch", ()):
+        handler = handlers.get(str(msg.get("c")))
+        if handler is not None:
+            handler(msg)

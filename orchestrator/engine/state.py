@@ -20,7 +20,7 @@ from orchestrator.engine.batch import BatchSteps
 from orchestrator.engine.config import EngineConfig
 from orchestrator.engine.plan import Plan
 from orchestrator.engine.recorder import Recorder
-from orchestrator.engine.slots import Counts, Slot, public_point
+from orchestrator.engine.slots import Chunk, Counts, Slot, public_point
 from orchestrator.results import ResultsLocation
 from orchestrator.store import EventWrite, Store
 
@@ -52,7 +52,8 @@ class RunState:
     singles: dict[str, Slot] = field(default_factory=dict)
     # the results of foreach steps that a single step gathers, by point (see __post_init__)
     gather_refs: dict[str, list[Any]] = field(default_factory=dict)
-    inflight: dict[Any, Slot] = field(default_factory=dict)  # Dask key → slot, in order
+    # Dask key → slot (or chunk of slots, engine/chunks.py), in order
+    inflight: dict[Any, Slot | Chunk] = field(default_factory=dict)
     retries: list[tuple[float, int, Slot]] = field(default_factory=list)  # (due, seq, slot)
     to_submit: dict[str, list[tuple[Slot, Upstream]]] = field(default_factory=dict)
     cancelling: bool = False  # the whole campaign is being cancelled

@@ -2,7 +2,7 @@
 
 Guarantees:
 - a queued task is submitted once per attempt, under a Dask key unique to its campaign,
-  step, point and attempt;
+  step, point and attempt (the points of a chunked step in chunks: engine/chunks.py);
 - a batch task's job reference is committed to the store before `sbatch` runs and again
   after it answers (see engine/batch.py), so a crash in between never submits it twice;
 - a batch step that cannot be submitted fails its tasks (retried as any failure is).
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from cluster.errors import ClusterError
+from orchestrator.engine.chunks import Chunks
 from orchestrator.engine.execute import TaskCall, execute_task
 from orchestrator.engine.outcome import Outcome
 from orchestrator.engine.plan import StepPlan
@@ -31,7 +32,9 @@ class Submission:
         on_outcome: Callable[[Slot, Outcome], None],
         step_resources: dict[str, dict[str, float] | None],
         import_paths: tuple[str, ...],
+        chunks: Chunks,
     ):
+        self.chunks = chunks
         self.state = state
         self.move = move
         self.on_outcome = on_outcome
@@ -45,6 +48,11 @@ class Submission:
             plan = state.plan.steps[step]
             if plan.step.kind == "batch":
                 self._submit_batch(plan, batch)
+                continue
+            if plan.step.chunk is not None:
+                resources = self.step_resources.get(step)
+                if waiting := self.chunks.submit(plan, batch, self._call, resources):
+                    state.to_submit.setdefault(step, []).extend(waiting)
                 continue
             calls = [self._call(plan.name, slot) for slot, _ in batch]
             keys = [f"{step}-{state.campaign_id}-{slot.point}-{slot.attempt}" for slot, _ in batch]

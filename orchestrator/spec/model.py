@@ -181,6 +181,27 @@ class BatchSpec(_Strict):
 
 StepKind = Literal["run", "command", "batch"]
 
+CHUNK_AUTO = "auto"
+
+
+def _chunk(value: Any) -> int | str | None:
+    """`chunk`: points per Dask task, a whole number ≥ 1, or "auto" (sized from measured run
+    times, see orchestrator/engine/chunks.py)."""
+    if value is None or value == CHUNK_AUTO:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"chunk is a whole number ≥ 1 or 'auto' (points per Dask task), not {value!r}")
+
+
+Chunk = Annotated[
+    int | str | None,
+    PlainValidator(_chunk),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1}, {"const": CHUNK_AUTO}, {"type": "null"}]}
+    ),
+]
+
 
 class Step(_Strict):
     run: str | None = None
@@ -192,6 +213,7 @@ class Step(_Strict):
     resources: Resources = Field(default_factory=Resources)
     retries: int = Field(default=0, ge=0, le=100)
     timeout: Duration | None = None
+    chunk: Chunk = None  # points per Dask task (foreach run/command steps); see _chunk
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:

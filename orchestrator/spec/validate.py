@@ -26,6 +26,7 @@ def check_semantics(spec: CampaignSpec) -> None:
     issues += _check_sweep(spec)
     issues += _check_extensions(spec)
     issues += _check_graph(spec)
+    issues += _check_chunks(spec)
     if not issues:  # signatures only make sense on a sound graph
         for name, step in spec.steps.items():
             issues += _check_step(spec, name, step)
@@ -122,6 +123,31 @@ def _check_extensions(spec: CampaignSpec) -> list[SpecIssue]:
         total += lengths[0] if ext.sweep == "zip" else math.prod(lengths)
     if not issues and total > MAX_POINTS:
         issues.append(SpecIssue("extensions", f"more than {MAX_POINTS} points in all"))
+    return issues
+
+
+def _check_chunks(spec: CampaignSpec) -> list[SpecIssue]:
+    """`chunk` groups the points of a swept `run` or `command` step: a batch step is already
+    grouped (one SLURM job array), and a step without foreach has one task."""
+    issues = []
+    for name, step in spec.steps.items():
+        if step.chunk is None:
+            continue
+        if step.kind == "batch":
+            issues.append(
+                SpecIssue(
+                    f"steps.{name}.chunk",
+                    "a batch step is not chunked (a swept batch step is already one SLURM job "
+                    "array): chunk applies to run and command steps",
+                )
+            )
+        elif not step.foreach:
+            issues.append(
+                SpecIssue(
+                    f"steps.{name}.chunk",
+                    "only a foreach step is chunked (a step without foreach is one task)",
+                )
+            )
     return issues
 
 

@@ -35,8 +35,8 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _write_spec(tmp_path: Path, points: int, seconds: float) -> Path:
-    spec = {
+def _write_spec(tmp_path: Path, points: int, seconds: float, chunk: int | None = None) -> Path:
+    spec: dict = {
         "name": "slow",
         "parameters": {"x": {"range": [0, points]}},
         "steps": {
@@ -48,6 +48,8 @@ def _write_spec(tmp_path: Path, points: int, seconds: float) -> Path:
         },
         "results": str(tmp_path / "results"),
     }
+    if chunk is not None:
+        spec["steps"]["work"]["chunk"] = chunk
     path = tmp_path / "slow.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -61,9 +63,10 @@ def _succeeded(service: Service, cid: str) -> set[int]:
     }
 
 
-def test_sigkill_mid_campaign_then_resume(tmp_path: Path):
+@pytest.mark.parametrize("chunk", [None, 6], ids=["one-point-per-task", "chunks-of-6"])
+def test_sigkill_mid_campaign_then_resume(tmp_path: Path, chunk: int | None):
     env = _env(tmp_path / "data")
-    spec = _write_spec(tmp_path, points=40, seconds=0.25)
+    spec = _write_spec(tmp_path, points=40, seconds=0.25, chunk=chunk)
     service = Service(Settings(data_dir=tmp_path / "data"))
     runner = start_cli(["run", str(spec)], env, tmp_path)
     try:

@@ -111,7 +111,7 @@ def point_at(
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     from orchestrator.engine import execute
 
-    execute._location.cache_clear()  # locations made earlier in this process for other ports
+    execute.task_location.cache_clear()  # locations made earlier in this process for other ports
     server = S3Server(free_port())
     server.start()
     # moto keeps its state per process, across servers: start each test from nothing

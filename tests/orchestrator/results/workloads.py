@@ -39,7 +39,7 @@ def configure_worker(env: dict[str, str | None], constants: dict[str, float]) ->
 
     for constant, number in constants.items():
         setattr(upload, constant, number)
-    execute._location.cache_clear()  # ResultsLocations built for an earlier endpoint
+    execute.task_location.cache_clear()  # ResultsLocations built for an earlier endpoint
 
 
 def fail_after_writing(x: int, ctx: Any) -> None:
