@@ -80,7 +80,8 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
     """Run campaigns here, one after another on one compute; exit code over all of them."""
     quiet_dask()
     records = [service.campaign(cid) for cid in ids]
-    register_campaigns_page(service)  # in the dashboard of the scheduler started next
+    if service.settings.cluster.dashboard:  # Bokeh's import alone takes about a second
+        register_campaigns_page(service)  # in the dashboard of the scheduler started next
     try:
         compute = open_compute(service.settings.cluster)
     except ClusterError as exc:
