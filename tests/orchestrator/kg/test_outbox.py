@@ -218,3 +218,21 @@ def test_an_outage_mid_campaign_registers_every_output_once(
         errors = conn.execute(select(outbox.c.error).where(outbox.c.campaign_id == cid))
         assert [row.error for row in errors if row.error] == []
     service.close()
+
+
+def test_run_once_tells_how_many_registrations_it_took(
+    tmp_path: Path, compute: LocalCompute
+) -> None:
+    """The registrar process rests after a batch that was not full (`last_batch`)."""
+    settings = Settings(
+        data_dir=tmp_path / "data", results_url=str(tmp_path / "r"), engine=fast_engine()
+    )
+    service = Service(settings)
+    cid, state = run(service, compute, _doc())
+    waiting = service.store.outbox_backlog(cid)
+    assert state == "succeeded" and waiting >= 6
+    registrar = service.registrar()
+    assert registrar.run_once() and registrar.last_batch == waiting
+    assert not registrar.run_once() and registrar.last_batch == 0
+    registrar.close()
+    service.close()
