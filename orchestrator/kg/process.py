@@ -39,13 +39,21 @@ class RegistrarProcess:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def close(self, drain: float = 0.0) -> None:
-        """Stop it, letting it send what is due for up to `drain` seconds first."""
-        if self._process.pid is None:
+    def finish(self, drain: float = 0.0) -> None:
+        """Ask it to send what is due for up to `drain` seconds, then stop; returns at once
+        (the caller closes its compute meanwhile). `close` waits for the end."""
+        if self._process.pid is None or self._stop.is_set():
             return
         self._drain.value = drain
         self._stop.set()
-        self._process.join(drain + 15)
+
+    def close(self, drain: float = 0.0) -> None:
+        """Stop it, letting it send what is due for up to `drain` seconds first (or what
+        `finish` said)."""
+        if self._process.pid is None:
+            return
+        self.finish(drain)
+        self._process.join(float(self._drain.value) + 15)
         if self._process.is_alive():  # stuck on the store or the graph: the outbox keeps it
             self._process.terminate()
             self._process.join(5)

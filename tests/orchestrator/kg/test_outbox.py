@@ -123,7 +123,8 @@ def test_the_registrar_process(tmp_path: Path, compute: LocalCompute) -> None:
     assert state == "succeeded" and service.store.outbox_backlog(cid) >= 6
     registrar = RegistrarProcess(settings).start()
     assert registrar.pid is not None and registrar.pid != os.getpid()
-    registrar.close(drain=30)
+    registrar.finish(drain=30)  # at once: `run` closes its compute meanwhile
+    registrar.close()  # waits, with the drain `finish` asked for
     assert service.store.outbox_backlog(cid) == 0
     graph = EmbeddedKnowledgeGraph(embedded_path(settings.kg, settings.data_dir))
     assert graph.query(f'ASK {{ ?c schema:identifier "{cid}" ; wf:state "succeeded" }}') is True
