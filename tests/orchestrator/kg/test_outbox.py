@@ -237,3 +237,16 @@ def test_run_once_tells_how_many_registrations_it_took(
     assert not registrar.run_once() and registrar.last_batch == 0
     registrar.close()
     service.close()
+
+
+def test_no_registrar_runs_when_provenance_is_off_and_nothing_is_left(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        results_url=str(tmp_path / "r"),
+        kg=KnowledgeGraphSettings(enabled=False),
+    )
+    service = Service(settings)
+    registrar = service.start_registrar()
+    assert getattr(registrar, "_thread", None) is None and getattr(registrar, "pid", None) is None
+    registrar.close(drain=10)  # nothing to send: returns at once
+    service.close()
