@@ -147,6 +147,13 @@ class ClusterSettings(BaseModel):
     def _names(cls, value: list[str]) -> list[str]:
         return check_names(value)
 
+    @property
+    def dashboard(self) -> bool:
+        """Whether the scheduler of this compute serves a dashboard (pages are added to it)."""
+        if self.kind == "slurm":
+            return bool(self.slurm.dashboard_address)
+        return self.local.dashboard_address is not None
+
     @model_validator(mode="after")
     def _slurm_needs_ssh(self) -> ClusterSettings:
         if self.kind == "slurm":

@@ -9,10 +9,13 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cluster.errors import RemoteCommandFailed, SlurmError, SubmitRejected
 from cluster.slurm.states import JobState, from_slurm
-from cluster.ssh import SSHTransport
+
+if TYPE_CHECKING:  # asyncssh's import is not paid by a service whose compute is local
+    from cluster.ssh import SSHTransport
 
 _FIELDS = "JobID,State,ExitCode,Reason"
 DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default, when its configuration does not say

@@ -31,6 +31,7 @@ from orchestrator.cli.quiet import quiet_dask
 from orchestrator.client import ClientError
 from orchestrator.dashboard import campaigns_url, register_campaigns_page
 from orchestrator.errors import CampaignBusy, InvalidThrottle
+from orchestrator.kg.process import RegistrarProcess
 from orchestrator.service import Service
 from orchestrator.shutdown import interrupt_on_terminate
 from orchestrator.spec import import_paths_for, read_document
@@ -38,6 +39,7 @@ from orchestrator.states import CampaignState, TaskState
 from orchestrator.status import all_succeeded
 
 COMMANDS = "orchestrator.commands"  # entry point group: commands of other packages (api)
+REGISTRAR_DRAIN = 10.0  # seconds `run` gives the registrar to send what is left at the end
 
 
 @cache
@@ -80,7 +82,8 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
     """Run campaigns here, one after another on one compute; exit code over all of them."""
     quiet_dask()
     records = [service.campaign(cid) for cid in ids]
-    register_campaigns_page(service)  # in the dashboard of the scheduler started next
+    if service.settings.cluster.dashboard:  # Bokeh's import alone takes about a second
+        register_campaigns_page(service)  # in the dashboard of the scheduler started next
     try:
         compute = open_compute(service.settings.cluster)
     except ClusterError as exc:
@@ -92,11 +95,15 @@ def _run_campaigns(service: Service, ids: list[str], as_json_output: bool) -> in
     try:
         # SIGTERM stops it as Ctrl-C does; either ends the process within the grace
         with interrupt_on_terminate(service.settings.shutdown_grace, EXIT_INTERRUPTED), compute:
-            return _run_on(service, compute, ids, as_json_output)
+            try:
+                return _run_on(service, compute, ids, as_json_output)
+            finally:
+                if isinstance(registrar, RegistrarProcess):
+                    registrar.finish(drain=REGISTRAR_DRAIN)  # sends while the compute closes
     finally:
         # what the knowledge graph did not take yet stays in the store's outbox: the next
         # run, resume or serve sends it
-        registrar.close(drain=10.0)
+        registrar.close(drain=REGISTRAR_DRAIN)
 
 
 def _run_on(service: Service, compute: Any, ids: list[str], as_json_output: bool) -> int:

@@ -56,6 +56,7 @@ class Registrar:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_batch = 0  # items the last `run_once` took (BATCH: more may be waiting)
 
     def start(self) -> Registrar:
         self._thread = threading.Thread(target=self._loop, name="kg-registrar", daemon=True)
@@ -87,6 +88,7 @@ class Registrar:
         """Send what is due; False when a failure means waiting (or nothing was due)."""
         now = time.time() if now is None else now
         items = self.store.due_registrations(now, limit=BATCH)
+        self.last_batch = len(items)
         if not items:
             return False
         try:

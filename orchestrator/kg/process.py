@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 NICE = 10
+GATHER = 5.0  # seconds of rest after a batch that was not full: what is left waits that long
 
 
 class RegistrarProcess:
@@ -38,13 +39,21 @@ class RegistrarProcess:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def close(self, drain: float = 0.0) -> None:
-        """Stop it, letting it send what is due for up to `drain` seconds first."""
-        if self._process.pid is None:
+    def finish(self, drain: float = 0.0) -> None:
+        """Ask it to send what is due for up to `drain` seconds, then stop; returns at once
+        (the caller closes its compute meanwhile). `close` waits for the end."""
+        if self._process.pid is None or self._stop.is_set():
             return
         self._drain.value = drain
         self._stop.set()
-        self._process.join(drain + 15)
+
+    def close(self, drain: float = 0.0) -> None:
+        """Stop it, letting it send what is due for up to `drain` seconds first (or what
+        `finish` said)."""
+        if self._process.pid is None:
+            return
+        self.finish(drain)
+        self._process.join(float(self._drain.value) + 15)
         if self._process.is_alive():  # stuck on the store or the graph: the outbox keeps it
             self._process.terminate()
             self._process.join(5)
@@ -54,6 +63,7 @@ def _serve(settings: Settings, stop: Event, drain: object) -> None:
     with contextlib.suppress(OSError):
         os.nice(NICE)
     from orchestrator.kg.factory import open_registrar
+    from orchestrator.kg.outbox import BATCH
     from orchestrator.store import Store
 
     store = Store(settings.database_url)
@@ -65,8 +75,14 @@ def _serve(settings: Settings, stop: Event, drain: object) -> None:
             except Exception:
                 logger.exception("registrar: sending registrations failed")
                 busy = False
-            if not busy:  # niced: when busy it takes only what the campaign leaves idle
+            # niced: when busy it takes only what the campaign leaves idle. A batch costs
+            # ~0.15 s of CPU beyond its items (opening and flushing the graph): after one
+            # that was not full it rests longer, so that batches grow with the campaign's
+            # pace (5000 tasks in 100-item batches took 1.8x the CPU of 1000-item ones)
+            if not busy:
                 stop.wait(registrar.interval)
+            elif registrar.last_batch < BATCH:
+                stop.wait(GATHER)
         registrar.close(drain=float(drain.value))  # type: ignore[attr-defined]
     finally:
         store.close()

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -45,10 +46,11 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
+    """The network errors of the S3 libraries, from those already imported: an error of a
+    library nobody imported cannot exist (importing aiohttp here would slow every start)."""
     found = list(_TRANSIENT_TYPES)
-    try:
-        from botocore import exceptions as boto
-
+    boto = sys.modules.get("botocore.exceptions")
+    if boto is not None:
         found += [
             boto.EndpointConnectionError,
             boto.ConnectionClosedError,
@@ -58,18 +60,10 @@ def _transient_types() -> tuple[type[BaseException], ...]:
             boto.ResponseStreamingError,
             boto.IncompleteReadError,
         ]
-    except ImportError:  # pragma: no cover - s3fs depends on botocore
-        pass
-    try:
-        import aiohttp
-
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
         found += [aiohttp.ClientConnectionError, aiohttp.ClientPayloadError]
-    except ImportError:  # pragma: no cover
-        pass
     return tuple(found)
-
-
-TRANSIENT_TYPES = _transient_types()
 
 
 class TransientError(Exception):
@@ -78,11 +72,12 @@ class TransientError(Exception):
 
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc`, or an error it was raised from, is worth retrying."""
+    transient = _transient_types()
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (TransientError, *TRANSIENT_TYPES)):
+        if isinstance(current, (TransientError, *transient)):
             return True
         response = getattr(current, "response", None)  # botocore ClientError
         if isinstance(response, dict):

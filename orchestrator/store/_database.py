@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
@@ -30,6 +27,8 @@ from orchestrator.private_paths import make_private_file, make_private_folder
 MIGRATIONS = Path(__file__).parent / "migrations"
 INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
 MIGRATING = 0x6F7263686D6967  # the advisory lock held while the schema is migrated
+VERSION_TABLE = "alembic_version"
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
 
 
 class Database:
@@ -46,8 +45,15 @@ class Database:
         Processes that open a new store at once (a front door and an instance) migrate it one
         at a time: a lock file beside a SQLite file, an advisory lock on PostgreSQL; the
         revision is read again under the lock."""
-        script = ScriptDirectory(str(MIGRATIONS))
-        head = script.get_current_head()
+        with self.engine.connect() as conn:
+            if _stored_revision(conn) == _newest_revision():
+                return  # the usual case, decided without importing Alembic (~0.2-1 s)
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
         with self.engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
@@ -151,6 +157,31 @@ class Database:
             # a project's role writing outside its project (row-level security, isolation.py)
             reason = str(exc.orig).strip().splitlines()[0]
             raise StoreError(f"the state store refused the write: {reason}") from exc
+
+
+def _stored_revision(conn: Connection) -> str | None:
+    """The schema's revision as Alembic recorded it (None: a new store, or several heads)."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
+
+
+def _newest_revision() -> str | None:
+    """The head of `migrations/versions`, read from the files' `revision` / `down_revision`
+    lines; None when anything there is not plain (Alembic then decides)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        found: dict[str, str] = {m[1]: m[2] for m in _REVISION.finditer(path.read_text())}
+        revision = re.fullmatch(r"['\"]([\w-]+)['\"]", found.get("revision", "").strip())
+        if revision is None:
+            return None
+        revisions.add(revision.group(1))
+        parents.update(re.findall(r"['\"]([\w-]+)['\"]", found.get("down_revision", "")))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def _make_engine(url: str, echo: bool) -> Engine:

@@ -123,7 +123,8 @@ def test_the_registrar_process(tmp_path: Path, compute: LocalCompute) -> None:
     assert state == "succeeded" and service.store.outbox_backlog(cid) >= 6
     registrar = RegistrarProcess(settings).start()
     assert registrar.pid is not None and registrar.pid != os.getpid()
-    registrar.close(drain=30)
+    registrar.finish(drain=30)  # at once: `run` closes its compute meanwhile
+    registrar.close()  # waits, with the drain `finish` asked for
     assert service.store.outbox_backlog(cid) == 0
     graph = EmbeddedKnowledgeGraph(embedded_path(settings.kg, settings.data_dir))
     assert graph.query(f'ASK {{ ?c schema:identifier "{cid}" ; wf:state "succeeded" }}') is True
@@ -217,4 +218,35 @@ def test_an_outage_mid_campaign_registers_every_output_once(
     with service.store.engine.connect() as conn:  # drained by sending, none refused for good
         errors = conn.execute(select(outbox.c.error).where(outbox.c.campaign_id == cid))
         assert [row.error for row in errors if row.error] == []
+    service.close()
+
+
+def test_run_once_tells_how_many_registrations_it_took(
+    tmp_path: Path, compute: LocalCompute
+) -> None:
+    """The registrar process rests after a batch that was not full (`last_batch`)."""
+    settings = Settings(
+        data_dir=tmp_path / "data", results_url=str(tmp_path / "r"), engine=fast_engine()
+    )
+    service = Service(settings)
+    cid, state = run(service, compute, _doc())
+    waiting = service.store.outbox_backlog(cid)
+    assert state == "succeeded" and waiting >= 6
+    registrar = service.registrar()
+    assert registrar.run_once() and registrar.last_batch == waiting
+    assert not registrar.run_once() and registrar.last_batch == 0
+    registrar.close()
+    service.close()
+
+
+def test_no_registrar_runs_when_provenance_is_off_and_nothing_is_left(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        results_url=str(tmp_path / "r"),
+        kg=KnowledgeGraphSettings(enabled=False),
+    )
+    service = Service(settings)
+    registrar = service.start_registrar()
+    assert getattr(registrar, "_thread", None) is None and getattr(registrar, "pid", None) is None
+    registrar.close(drain=10)  # nothing to send: returns at once
     service.close()
