@@ -66,7 +66,9 @@ def _seed(store: Store, project: str) -> str:
     return cid
 
 
-def _counts(engine: Engine, cid: str) -> dict[str, int]:
+def _counts(
+    engine: Engine, cid: str, tables: tuple[str, ...] = ISOLATED_TABLES
+) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table: conn.execute(
@@ -77,7 +79,7 @@ def _counts(engine: Engine, cid: str) -> dict[str, int]:
                 ),
                 {"c": cid},
             ).scalar_one()
-            for table in ISOLATED_TABLES
+            for table in tables
         }
 
 
@@ -295,16 +297,20 @@ def test_migrating_an_existing_database_keeps_its_rows_and_isolates_them(owner_u
         command.upgrade(config, "0003")  # the schema before isolation
     old = Store(owner_url)
     mine, theirs = _seed(old, A), _seed(old, B)
-    before = {cid: _counts(engine, cid) for cid in (mine, theirs)}
+    tables = tuple(t for t in ISOLATED_TABLES if t != "task_counts")  # 0006's table
+    before = {cid: _counts(engine, cid, tables) for cid in (mine, theirs)}
     old.migrate()
-    assert {cid: _counts(engine, cid) for cid in (mine, theirs)} == before
+    # the rows kept, and the task counts made from them (one succeeded task each)
+    after = {cid: {**before[cid], "task_counts": 1} for cid in (mine, theirs)}
+    assert {cid: _counts(engine, cid) for cid in (mine, theirs)} == after
+    assert old.task_counts(mine) == {"a": {"succeeded": 1}}
     with engine.connect() as conn:
         secured = conn.execute(
             text("SELECT relname FROM pg_class WHERE relrowsecurity AND relkind = 'r'")
         ).scalars()
         assert set(secured) == set(metadata.tables) == {*ISOLATED_TABLES, "project_roles"}
     role_a = create_engine(grant_project(owner_url, A).url, poolclass=NullPool)
-    assert _counts(role_a, mine) == before[mine]
+    assert _counts(role_a, mine) == after[mine]
     assert _counts(role_a, theirs) == dict.fromkeys(ISOLATED_TABLES, 0)
     role_a.dispose()
     engine.dispose()
