@@ -245,14 +245,17 @@ def main() -> int:
     parser.add_argument("--pg", help="a PostgreSQL URL (the campaign is deleted at the end)")
     parser.add_argument("--plans", action="store_true", help="print the query plans")
     parser.add_argument(
-        "--keep", type=Path, help="SQLite: keep the store in this folder, and reuse it if there"
+        "--keep",
+        type=Path,
+        help="keep the store (SQLite: in this folder; PostgreSQL: the campaign), reuse it if there",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="store-fill-") as tmp:
         data_dir = args.keep or Path(tmp)
         url = args.pg or f"sqlite:///{data_dir / 'orchestrator.db'}"
         started = time.perf_counter()
-        cid = _kept(url) if args.keep and (data_dir / "orchestrator.db").exists() else None
+        kept = args.keep and (args.pg or (data_dir / "orchestrator.db").exists())
+        cid = _kept(url) if kept else None
         if cid is None:
             cid = fill(
                 url,
@@ -281,19 +284,24 @@ def main() -> int:
         try:
             measure(url, cid, data_dir)
         finally:
-            if args.pg:
+            if args.pg and not args.keep:
                 _delete(args.pg, cid)
     return 0
 
 
 def _kept(url: str) -> str | None:
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
 
     engine = create_engine(url)
-    with engine.connect() as conn:
-        cid = conn.execute(text("SELECT id FROM campaigns WHERE name = 'million'")).scalar()
-    engine.dispose()
-    return cid
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT id FROM campaigns WHERE name = 'million'")
+            return conn.execute(query).scalar()
+    except DBAPIError:  # an empty database
+        return None
+    finally:
+        engine.dispose()
 
 
 def _delete(url: str, cid: str) -> None:

@@ -66,9 +66,7 @@ def _seed(store: Store, project: str) -> str:
     return cid
 
 
-def _counts(
-    engine: Engine, cid: str, tables: tuple[str, ...] = ISOLATED_TABLES
-) -> dict[str, int]:
+def _counts(engine: Engine, cid: str, tables: tuple[str, ...] = ISOLATED_TABLES) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table: conn.execute(
@@ -149,6 +147,24 @@ def test_a_project_role_cannot_read_or_write_another_projects_rows(owner_url: st
         _refused(
             role_a, "UPDATE tasks SET campaign_id = :t WHERE campaign_id = :m", t=theirs, m=mine
         )
+        _refused(
+            role_a,
+            "INSERT INTO task_counts (campaign_id, step, state, n) VALUES (:c, 'a', 'queued', 5)",
+            c=theirs,
+        )
+        # its own task rows keep its own counts (the triggers run as the project's role)
+        with role_a.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (campaign_id, step, point, state, attempt)"
+                    " VALUES (:c, 'a', 9, 'queued', 1)"
+                ),
+                {"c": mine},
+            )
+        role_a_store = Store(role_a.url.render_as_string(hide_password=False))
+        assert role_a_store.task_counts(mine) == {"a": {"succeeded": 1, "queued": 1}}
+        assert role_a_store.task_counts(theirs) == {}
+        role_a_store.close()
         # ...nor around the policies: the mapping, the schema, TRUNCATE, another role
         _refused(role_a, "UPDATE project_roles SET project = :p", p=B)
         _refused(role_a, "INSERT INTO project_roles VALUES ('r', 'x/y', 0)")
