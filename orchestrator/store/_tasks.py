@@ -286,6 +286,6 @@ def explained(campaign_id: str) -> dict[str, Select[Any]]:
         "tasks of a step by state": _listed_query(campaign_id, step, "failed", 500, (step, mid)),
         "admission rows": _in_range_query(campaign_id, [step], mid, mid + 1000),
         "admission max point": _max_point_query(campaign_id, step),
-        "finished in the last minute": _finished_since_query(campaign_id, 0.0),
+        "finished in the last minute": _finished_since_query(campaign_id, time.time() - 60),
         "latest failures": _recent_failures_query(campaign_id, 3),
     }
