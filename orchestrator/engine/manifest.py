@@ -13,6 +13,7 @@ task (with the output files registered with it).
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,7 +75,11 @@ class Manifest:
 
     def rebuild(self, store: Store, campaign_id: str, page: int = 10_000) -> int:
         """Append a line for every finished task whose last line in the manifest is not its
-        stored attempt and state; returns how many (0 when the manifest cannot be read)."""
+        stored attempt and state; returns how many (0 when the manifest cannot be read).
+
+        Memory stays small at any size: the manifest is read line by line into `Listed` (4
+        bytes per point and step), the store's finished rows a page at a time, and only the
+        output files of the missing lines are kept."""
         if not any(
             n
             for by_state in store.task_counts(campaign_id).values()
@@ -82,24 +87,24 @@ class Manifest:
             if state in TASK_TERMINAL
         ):
             return 0
+        listed = Listed(self.plan.points)
         try:
-            listed = {
-                (e.get("step"), e.get("point")): (e.get("attempt"), e.get("state"))
-                for e in self.location.read_manifest()
-            }
+            for e in self.location.iter_manifest():
+                listed.add(e.get("step"), e.get("point"), e.get("attempt"), e.get("state"))
         except Exception as exc:
             logger.warning("could not read the manifest to rebuild it: %s", exc)
             return 0
         outputs: dict[tuple[str, int | None, int], Any] | None = None
         written = 0
-        for rows in _finished(store, campaign_id, page):
-            missing = [
-                row for row in rows if listed.get((row.step, row.point)) != (row.attempt, row.state)
-            ]
-            if not missing:
+        for state, after, keys in _finished_keys(store, campaign_id, page):
+            if all(listed.has_attempt(s, _public(p), a, st) for s, p, a, st in keys):
                 continue
-            if outputs is None:
-                outputs = store.task_outputs(campaign_id)
+            rows = store.list_tasks(campaign_id, state=state, limit=page, after=after)
+            missing = [row for row in rows if not listed.has(row)]
+            if outputs is None:  # once, keeping only what the manifest lacks
+                outputs = store.task_outputs(
+                    campaign_id, lambda key, state: not listed.has_attempt(*key, state)
+                )
             for row in missing:
                 key = (row.step, SINGLE if row.point is None else row.point, row.attempt)
                 self.outputs[key] = outputs.get((row.step, row.point, row.attempt), [])
@@ -114,18 +119,61 @@ class Manifest:
         self.location.flush_manifest(self.upload_deadline)
 
 
-def _finished(store: Store, campaign_id: str, page: int) -> Iterator[list[TaskRecord]]:
-    """The finished tasks' rows, a page at a time."""
+class Listed:
+    """The last (attempt, state) the manifest lists for each task, packed: one 32-bit code
+    per point of each foreach step (a dict only for single steps and stray points)."""
+
+    _STATES = ("", *sorted(TASK_TERMINAL))
+
+    def __init__(self, points: int):
+        self.points = points
+        self._steps: dict[str, array[int]] = {}
+        self._other: dict[tuple[str, int | None], int] = {}
+
+    def _code(self, attempt: Any, state: Any) -> int:
+        if state not in self._STATES or not isinstance(attempt, int) or not 0 <= attempt < 2**27:
+            return -1  # a line this code would not write: never matches
+        return attempt * 8 + self._STATES.index(state)
+
+    def add(self, step: Any, point: Any, attempt: Any, state: Any) -> None:
+        code = self._code(attempt, state)
+        if isinstance(step, str) and isinstance(point, int) and 0 <= point < self.points:
+            codes = self._steps.get(step)
+            if codes is None:
+                codes = self._steps[step] = array("i", bytes(4 * self.points))
+            codes[point] = code
+        elif isinstance(step, str):
+            self._other[(step, point if isinstance(point, int) else None)] = code
+
+    def has_attempt(self, step: str, point: int | None, attempt: int, state: str) -> bool:
+        code = self._code(attempt, state)
+        if point is not None and 0 <= point < self.points:
+            codes = self._steps.get(step)
+            return codes is not None and codes[point] == code
+        return self._other.get((step, point)) == code
+
+    def has(self, row: TaskRecord) -> bool:
+        return self.has_attempt(row.step, row.point, row.attempt, row.state)
+
+
+def _finished_keys(
+    store: Store, campaign_id: str, page: int
+) -> Iterator[tuple[str, tuple[str, int] | None, list[tuple[str, int, int, str]]]]:
+    """The finished tasks' (step, point, attempt, state), a page at a time, with the state
+    and cursor that read the page (to read its whole rows again)."""
     for state in sorted(TASK_TERMINAL):
         after: tuple[str, int] | None = None
         while True:
-            chunk = store.list_tasks(campaign_id, state=state, limit=page, after=after)
-            if chunk:
-                yield chunk
-            if len(chunk) < page:
+            keys = store.task_keys(campaign_id, state=state, limit=page, after=after)
+            if keys:
+                yield state, after, keys
+            if len(keys) < page:
                 break
-            last = chunk[-1]
-            after = (last.step, SINGLE if last.point is None else last.point)
+            after = keys[-1][0], keys[-1][1]
+
+
+def _public(point: int) -> int | None:
+    return None if point == SINGLE else point
 
 
 def _as_write(row: TaskRecord) -> TaskWrite:

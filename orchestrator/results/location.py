@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import os
 import posixpath
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -268,8 +269,16 @@ class ResultsLocation:
 
     def read_manifest(self) -> list[dict[str, Any]]:
         """Every manifest line so far (a task may appear more than once; the last one wins)."""
+        return list(self.iter_manifest())
+
+    def iter_manifest(self) -> Iterator[dict[str, Any]]:
+        """The manifest's lines in order, one at a time: memory does not grow with its length
+        (a file read line by line, an object store's parts one part at a time)."""
         try:
-            return self._read_manifest()
+            for text in self._manifest_texts():
+                for line in text:
+                    if line.strip():
+                        yield json.loads(line)
         except ResultsError:
             raise
         except Exception as exc:  # no credentials, no such bucket, the cluster unreachable
@@ -277,29 +286,28 @@ class ResultsLocation:
                 f"cannot read the manifest of {self.base_url} at {self.endpoint}: {_short(exc)}"
             ) from exc
 
-    def _read_manifest(self) -> list[dict[str, Any]]:
-        texts: list[str] = []
+    def _manifest_texts(self) -> Iterator[Iterable[str]]:
         if self.is_local:
             path = Path(self.path("manifest.jsonl"))
             if path.exists():
-                texts.append(path.read_text(encoding="utf-8"))
-        else:
-            folder = self.path("manifest")
-            self.fs.invalidate_cache(folder)  # a listing cached earlier would hide new parts
-            deadline = time.monotonic() + upload.MANIFEST_DEADLINE
-            parts = sorted(
-                retrying(
-                    lambda: self.fs.glob(f"{folder}/part-*.jsonl"),
-                    deadline=deadline,
-                    what=f"list {folder}",
-                )
+                with path.open(encoding="utf-8") as handle:
+                    yield handle
+            return
+        folder = self.path("manifest")
+        self.fs.invalidate_cache(folder)  # a listing cached earlier would hide new parts
+        deadline = time.monotonic() + upload.MANIFEST_DEADLINE
+        parts = sorted(
+            retrying(
+                lambda: self.fs.glob(f"{folder}/part-*.jsonl"),
+                deadline=deadline,
+                what=f"list {folder}",
             )
-            if parts:
-                data = retrying(
-                    lambda: self.fs.cat(parts), deadline=deadline, what=f"read {folder}"
-                )
-                texts += [data[part].decode() for part in parts]
-        return [json.loads(line) for text in texts for line in text.splitlines() if line]
+        )
+        for part in parts:
+            data: bytes = retrying(
+                functools.partial(self.fs.cat_file, part), deadline=deadline, what=f"read {part}"
+            )
+            yield data.decode().splitlines()
 
 
 def _protocols(fs: Any) -> set[str]:

@@ -7,10 +7,10 @@ nothing that did not; `done_at` is set once it is registered, or rejected for go
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from orchestrator.store._database import Database
 from orchestrator.store.records import OutboxItem
@@ -37,13 +37,19 @@ def add_registrations(
     )
 
 
-def due(db: Database, now: float, limit: int) -> list[OutboxItem]:
-    query = (
+def due_query(now: float, limit: int) -> Select[Any]:
+    """Due first, then in the order written: a range of the partial index of what is still to
+    send (`ix_outbox_pending`), read `limit` rows at a time, however long the backlog."""
+    return (
         select(outbox)
         .where(outbox.c.done_at.is_(None), outbox.c.next_at <= now)
-        .order_by(outbox.c.id)
+        .order_by(outbox.c.next_at, outbox.c.id)
         .limit(limit)
     )
+
+
+def due(db: Database, now: float, limit: int) -> list[OutboxItem]:
+    query = due_query(now, limit)
     with db.connect() as conn:
         return [
             OutboxItem(r.id, r.campaign_id, r.kind, r.payload, r.attempts)
@@ -80,16 +86,25 @@ def backlog(db: Database, campaign_id: str | None) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def task_outputs(db: Database, campaign_id: str) -> dict[tuple[str, int | None, int], Any]:
+OutputKey = tuple[str, int | None, int]
+
+
+def task_outputs(
+    db: Database, campaign_id: str, wanted: Callable[[OutputKey, str], bool] | None = None
+) -> dict[OutputKey, Any]:
     """The `outputs` registered with each finished task attempt of the campaign, by
-    (step, point, attempt): what its manifest line lists (read when the manifest is rebuilt)."""
-    query = select(outbox.c.payload).where(
-        outbox.c.campaign_id == campaign_id, outbox.c.kind == "task"
+    (step, point, attempt): what its manifest line lists (read when the manifest is rebuilt).
+    Read as a stream; with `wanted(key, state)`, only those kept (memory bounded by them)."""
+    query = (
+        select(outbox.c.payload)
+        .where(outbox.c.campaign_id == campaign_id, outbox.c.kind == "task")
+        .order_by(outbox.c.id)
     )
-    found: dict[tuple[str, int | None, int], Any] = {}
+    found: dict[OutputKey, Any] = {}
     with db.connect() as conn:
-        for (payload,) in conn.execute(query):
+        for (payload,) in conn.execution_options(yield_per=2000).execute(query):
             if payload.get("outputs"):
                 key = (payload["step"], payload.get("point"), int(payload["attempt"]))
-                found[key] = payload["outputs"]
+                if wanted is None or wanted(key, str(payload.get("state"))):
+                    found[key] = payload["outputs"]
     return found

@@ -2,11 +2,12 @@
 
 On PostgreSQL the tables carry row-level security policies (migration 0004): a row of
 `campaigns` is visible and writable only to the role that `project_roles` maps to its
-project, and the rows of `tasks`, `events`, `controls` and `outbox` only to the role of
-their campaign's project. The policies test the connected role (`current_user`), which an
-instance cannot change: it is a member of no other role, and holds no right to write
-`project_roles`, to change the schema, or to TRUNCATE. The tables' owner (the front door's
-role, `ORCHESTRATOR_DB_URL`, which runs the migrations) is not subject to the policies.
+project, and the rows of `tasks`, `task_counts` (migration 0006), `events`, `controls` and
+`outbox` only to the role of their campaign's project. The policies test the connected
+role (`current_user`), which an instance cannot change: it is a member of no other role,
+and holds no right to write `project_roles`, to change the schema, or to TRUNCATE. The
+tables' owner (the front door's role, `ORCHESTRATOR_DB_URL`, which runs the migrations) is
+not subject to the policies.
 
 `grant_project` creates or updates a project's role, idempotently: its attributes, a new
 password (sent to the server as a SCRAM verifier, so the password itself never reaches
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from orchestrator.settings import Settings
 
 # every table that holds a project's rows; each has the `own_project` policy
-ISOLATED_TABLES = ("campaigns", "tasks", "events", "controls", "outbox")
+ISOLATED_TABLES = ("campaigns", "tasks", "task_counts", "events", "controls", "outbox")
 # what an instance only reads: its own mapping, and the schema's revision (to check it)
 READ_ONLY_TABLES = ("project_roles", "alembic_version")
 SERIAL_COLUMNS = (("controls", "id"), ("outbox", "id"))

@@ -13,7 +13,7 @@ False, that it changed meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -189,6 +189,18 @@ class Store:
     ) -> list[TaskRecord]:
         return _tasks.listed(self.db, campaign_id, step=step, state=state, limit=limit, after=after)
 
+    def task_keys(
+        self,
+        campaign_id: str,
+        *,
+        state: str,
+        limit: int = 1000,
+        after: tuple[str, int] | None = None,
+    ) -> list[tuple[str, int, int, str]]:
+        """(step, point, attempt, state) of the page `list_tasks` would return for `state`
+        (point `SINGLE` for a single step's task)."""
+        return _tasks.keys(self.db, campaign_id, state=state, limit=limit, after=after)
+
     def succeeded_results(
         self, campaign_id: str, step: str, points: Sequence[int]
     ) -> dict[int, tuple[Any, str | None]]:
@@ -267,10 +279,15 @@ class Store:
         """A failed attempt: try again at `next_at`, or never (None: rejected for good)."""
         _outbox.failed(self.db, ids, error, next_at, now)
 
-    def task_outputs(self, campaign_id: str) -> dict[tuple[str, int | None, int], Any]:
+    def task_outputs(
+        self,
+        campaign_id: str,
+        wanted: Callable[[tuple[str, int | None, int], str], bool] | None = None,
+    ) -> dict[tuple[str, int | None, int], Any]:
         """The output files registered with each finished task attempt, by (step, point,
-        attempt), from the outbox (the manifest is rebuilt from them)."""
-        return _outbox.task_outputs(self.db, campaign_id)
+        attempt), from the outbox (the manifest is rebuilt from them); with `wanted(key,
+        state)`, only those it accepts (the outbox is read as a stream)."""
+        return _outbox.task_outputs(self.db, campaign_id, wanted)
 
     def outbox_backlog(self, campaign_id: str | None = None) -> int:
         return _outbox.backlog(self.db, campaign_id)

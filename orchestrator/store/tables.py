@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -68,8 +69,23 @@ tasks = Table(
     Column("finished_at", Float, nullable=True),
     Column("worker", String(200), nullable=True),
     Column("job_id", String(64), nullable=True),
-    Index("ix_tasks_campaign_state", "campaign_id", "step", "state"),
-    Index("ix_tasks_campaign_finished", "campaign_id", "finished_at"),  # the dashboard's rate
+    # a page filtered by state, in cursor order; restart's failed and cancelled tasks
+    Index("ix_tasks_campaign_state_point", "campaign_id", "state", "step", "point"),
+    # the dashboard's rate and latest failures
+    Index("ix_tasks_campaign_state_finished", "campaign_id", "state", "finished_at"),
+)
+
+# How many task rows each (campaign, step, state) has: kept by triggers on `tasks` in the
+# transaction that changes them (migration 0006), so the status never groups every task row.
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column(
+        "campaign_id", String(32), ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("step", String(100), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 # Append-only history; seq is per campaign, allocated from campaigns.last_event_seq.
@@ -121,7 +137,15 @@ outbox = Table(
     Column("next_at", Float, nullable=False),
     Column("done_at", Float, nullable=True),
     Column("error", Text, nullable=True),
-    Index("ix_outbox_due", "done_at", "next_at"),
+    # what is still to send, in sending order (a partial index: sent rows leave it)
+    Index(
+        "ix_outbox_pending",
+        "next_at",
+        "id",
+        postgresql_where=text("done_at IS NULL"),
+        sqlite_where=text("done_at IS NULL"),
+    ),
+    Index("ix_outbox_campaign", "campaign_id", "id"),
 )
 
 # Which database role is a project's instance (PostgreSQL: row-level security lets that role

@@ -66,7 +66,7 @@ def _seed(store: Store, project: str) -> str:
     return cid
 
 
-def _counts(engine: Engine, cid: str) -> dict[str, int]:
+def _counts(engine: Engine, cid: str, tables: tuple[str, ...] = ISOLATED_TABLES) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table: conn.execute(
@@ -77,7 +77,7 @@ def _counts(engine: Engine, cid: str) -> dict[str, int]:
                 ),
                 {"c": cid},
             ).scalar_one()
-            for table in ISOLATED_TABLES
+            for table in tables
         }
 
 
@@ -147,6 +147,24 @@ def test_a_project_role_cannot_read_or_write_another_projects_rows(owner_url: st
         _refused(
             role_a, "UPDATE tasks SET campaign_id = :t WHERE campaign_id = :m", t=theirs, m=mine
         )
+        _refused(
+            role_a,
+            "INSERT INTO task_counts (campaign_id, step, state, n) VALUES (:c, 'a', 'queued', 5)",
+            c=theirs,
+        )
+        # its own task rows keep its own counts (the triggers run as the project's role)
+        with role_a.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (campaign_id, step, point, state, attempt)"
+                    " VALUES (:c, 'a', 9, 'queued', 1)"
+                ),
+                {"c": mine},
+            )
+        role_a_store = Store(role_a.url.render_as_string(hide_password=False))
+        assert role_a_store.task_counts(mine) == {"a": {"succeeded": 1, "queued": 1}}
+        assert role_a_store.task_counts(theirs) == {}
+        role_a_store.close()
         # ...nor around the policies: the mapping, the schema, TRUNCATE, another role
         _refused(role_a, "UPDATE project_roles SET project = :p", p=B)
         _refused(role_a, "INSERT INTO project_roles VALUES ('r', 'x/y', 0)")
@@ -295,16 +313,20 @@ def test_migrating_an_existing_database_keeps_its_rows_and_isolates_them(owner_u
         command.upgrade(config, "0003")  # the schema before isolation
     old = Store(owner_url)
     mine, theirs = _seed(old, A), _seed(old, B)
-    before = {cid: _counts(engine, cid) for cid in (mine, theirs)}
+    tables = tuple(t for t in ISOLATED_TABLES if t != "task_counts")  # 0006's table
+    before = {cid: _counts(engine, cid, tables) for cid in (mine, theirs)}
     old.migrate()
-    assert {cid: _counts(engine, cid) for cid in (mine, theirs)} == before
+    # the rows kept, and the task counts made from them (one succeeded task each)
+    after = {cid: {**before[cid], "task_counts": 1} for cid in (mine, theirs)}
+    assert {cid: _counts(engine, cid) for cid in (mine, theirs)} == after
+    assert old.task_counts(mine) == {"a": {"succeeded": 1}}
     with engine.connect() as conn:
         secured = conn.execute(
             text("SELECT relname FROM pg_class WHERE relrowsecurity AND relkind = 'r'")
         ).scalars()
         assert set(secured) == set(metadata.tables) == {*ISOLATED_TABLES, "project_roles"}
     role_a = create_engine(grant_project(owner_url, A).url, poolclass=NullPool)
-    assert _counts(role_a, mine) == before[mine]
+    assert _counts(role_a, mine) == after[mine]
     assert _counts(role_a, theirs) == dict.fromkeys(ISOLATED_TABLES, 0)
     role_a.dispose()
     engine.dispose()
