@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -202,11 +204,27 @@ def _make_engine(url: str, echo: bool) -> Engine:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a crash
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
+
+
+def _use_wal(cursor: Any, patience: float = 60.0) -> None:
+    """WAL mode (kept in the file, so set once). Switching needs the file to itself, and SQLite
+    answers "database is locked" at once rather than waiting for another process's
+    transaction (e.g. its migration): asked again until `patience` runs out."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _redact(url: str) -> str:
