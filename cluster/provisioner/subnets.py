@@ -41,6 +41,16 @@ class SubnetPool:
                 return str(item["subnet_id"]["S"])
         return None
 
+    def _holder(self, subnet_id: str) -> str | None:
+        """The project holding `subnet_id` now (a strongly consistent read)."""
+        with _aws.translated(f"reading the subnet pool {self._table}"):
+            item = self._client.get_item(
+                TableName=self._table, Key={"subnet_id": {"S": subnet_id}}, ConsistentRead=True
+            ).get("Item")
+        if item is None or item.get("status", {}).get("S") != CLAIMED:
+            return None
+        return str(item.get("project", {}).get("S")) or None
+
     def claim(self, project: str) -> str:
         """A free subnet, now the project's (the one it holds already, if any)."""
         from botocore.exceptions import ClientError
@@ -70,7 +80,11 @@ class SubnetPool:
                 )
             except ClientError as exc:
                 if _aws.error_code(exc) == "ConditionalCheckFailedException":
-                    continue  # another claim won this one
+                    # another claim won this one, or ours did: an attempt whose answer was
+                    # lost (a timeout) and that botocore sent again
+                    if self._holder(subnet_id) == project:
+                        return str(subnet_id)
+                    continue
                 with _aws.translated(f"claiming {subnet_id} for {project}"):
                     raise
             return str(subnet_id)

@@ -113,6 +113,36 @@ def test_concurrent_claims_never_share_a_subnet(aws: str, pc_settings: Provision
     assert _pool(pc_settings).claim(f"lab/p{winner}") == won[winner]  # held: the same one
 
 
+class _AnswerLost:
+    """A DynamoDB client whose first claim's answer is lost and sent again, as botocore does
+    after a read timeout: the first attempt changed the item, the second finds it claimed."""
+
+    def __init__(self, client: object):
+        self._client = client
+        self.resent = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: object) -> object:
+        if self.resent == 0:
+            self.resent += 1
+            self._client.update_item(**request)  # type: ignore[attr-defined]
+        return self._client.update_item(**request)  # type: ignore[attr-defined]
+
+
+def test_a_claim_whose_answer_was_lost_keeps_the_subnet_it_got(
+    aws: str, pc_settings: ProvisionerSettings
+):
+    create_tables(pc_settings)
+    _pool(pc_settings).add(*SUBNETS)
+    client = _AnswerLost(boto3.client("dynamodb", region_name=REGION))
+    got = SubnetPool(client, pc_settings.subnet_table).claim("lab/p1")  # type: ignore[arg-type]
+    assert client.resent == 1
+    assert _free(pc_settings) == set(SUBNETS) - {got}  # one subnet taken, the one returned
+    assert _pool(pc_settings).held_by("lab/p1") == got
+
+
 def test_exhausted_pool_is_a_recorded_failure(provisioner, pc_settings: ProvisionerSettings):
     provisioner.create("lab/p1", "small")
     provisioner.create("lab/p2", "small")
