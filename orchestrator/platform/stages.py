@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from orchestrator.service import Service
 from orchestrator.states import CampaignState
-from orchestrator.store.records import EventWrite, WriteBatch
+from orchestrator.store.records import EventRecord, EventWrite, WriteBatch
 
 KIND: Final = "instance"
 # stage -> what its message begins with
@@ -39,12 +39,18 @@ def record_stage(
         service.store.apply(WriteBatch(campaign_id, events=[event]))
 
 
+def latest_stage(service: Service, campaign_id: str) -> EventRecord | None:
+    """The campaign's latest stage event (None before any)."""
+    found = service.store.events(campaign_id, kind=KIND, limit=10_000)
+    return found[-1] if found else None
+
+
 def status_with_stage(service: Service, campaign_id: str) -> dict[str, Any]:
     """The campaign's status; while it waits (`accepted`, no message of its own), its
     `message` is the latest stage of its project's instance."""
     status = service.status(campaign_id)
     if status["state"] == CampaignState.ACCEPTED and not status.get("message"):
-        stages = service.store.events(campaign_id, kind=KIND, limit=10_000)
-        if stages:
-            status["message"] = stages[-1].message
+        stage = latest_stage(service, campaign_id)
+        if stage is not None:
+            status["message"] = stage.message
     return status

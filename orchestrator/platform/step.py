@@ -117,8 +117,8 @@ def _created(record: ClusterRecord) -> float:
 
 def _last_stage(front_door: FrontDoor, campaign_ids: list[str]) -> str | None:
     """The latest stage recorded on the newest waiting campaign."""
-    events = front_door.service.store.events(campaign_ids[-1], kind=stages.KIND, limit=10_000)
-    return events[-1].state if events else None
+    stage = stages.latest_stage(front_door.service, campaign_ids[-1])
+    return stage.state if stage is not None else None
 
 
 def _saw_provisioning(front_door: FrontDoor, campaign_ids: list[str]) -> bool:
