@@ -40,6 +40,9 @@ class EngineSettings(BaseModel):
     inline_limit: int = Field(default=1 << 20, ge=0)
     timeout_grace: float = Field(default=30.0, ge=0)
     collect_linger: float = Field(default=0.02, ge=0)
+    collect_wait: float = Field(default=0.2, ge=0)
+    """The longest a finished task waits for others to be collected with it (one gather,
+    one refill of the window): larger batches cost the scheduler and workers less."""
     batch_poll_interval: float = Field(default=2.0, gt=0)
     upload_deadline: float = Field(default=300.0, gt=0)
     upload_block_size: int = Field(default=16 << 20, ge=5 << 20, le=5 << 30)

@@ -30,6 +30,7 @@ from orchestrator.store import SINGLE
 _DONE = frozenset({"finished", "error", "cancelled"})  # Dask's statuses of a future that ended
 SCAN_MISSES = 64  # unfinished futures in a row that end a partial scan of `inflight`
 FULL_SCAN_INTERVAL = 0.25  # seconds between scans of every in-flight future
+BATCH_SHARE = 4  # a collection waits (up to `collect_wait`) for 1/4 of the in-flight tasks
 
 
 class Completion:
@@ -54,18 +55,34 @@ class Completion:
         """Handle every future that finished, waiting up to `timeout` for the first.
 
         Polls the futures' states (local attributes the client keeps current) every
-        `collect_linger`: cheaper than a callback per future, and it batches the gather,
-        which costs a round trip to the scheduler.
+        `collect_linger`: cheaper than a callback per future. Once one has finished it waits,
+        up to `collect_wait`, for a share of what is in flight (`BATCH_SHARE`) to finish too:
+        each gather and each refill of the window (`client.map`) costs round trips to the
+        scheduler and the workers, so a few large ones cost much less than many small ones.
         """
-        state = self.state
+        state, config = self.state, self.state.config
         deadline = time.time() + timeout
+        first: float | None = None
         while True:
             mine = self._finished_futures()
-            remaining = deadline - time.time()
+            now = time.time()
             waiting_on_jobs = state.batch is not None and bool(state.batch.inflight)
-            if mine or remaining <= 0 or not (state.inflight or waiting_on_jobs):
+            if not (state.inflight or waiting_on_jobs):
                 break
-            time.sleep(min(state.config.collect_linger, remaining))
+            if mine:
+                first = now if first is None else first
+                if (
+                    len(mine) * BATCH_SHARE >= len(state.inflight)
+                    or now - first >= config.collect_wait
+                    or now >= deadline
+                ):
+                    break
+                pause = min(config.collect_linger, first + config.collect_wait - now)
+            elif now >= deadline:
+                break
+            else:
+                pause = min(config.collect_linger, deadline - now)
+            time.sleep(max(pause, 0.0))
         self._collect_batch()
         if not mine:
             return

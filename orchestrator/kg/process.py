@@ -1,14 +1,23 @@
 """The registrar in a process of its own, at low priority: registering provenance costs ~1 ms
 of CPU per task, which must not slow the engine and the Dask scheduler (and, in one process,
-would contend for their GIL). The service starts it and stops it (`close(drain=…)`)."""
+would contend for their GIL). The service starts it and stops it (`close(drain=…)`).
+
+It is `python -m orchestrator.kg.process`, not a `multiprocessing` child: a spawned child
+runs the parent's main script again first (the CLI and everything it imports, ~1.5 s of CPU
+while the campaign starts). The settings reach it on its stdin (pickled, never on disk or
+in its arguments); then one line, the drain in seconds, asks it to stop. The end of its
+stdin (the service is gone) stops it too.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
-from multiprocessing.synchronize import Event
+import pickle
+import select
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,51 +26,95 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 NICE = 10
 GATHER = 5.0  # seconds of rest after a batch that was not full: what is left waits that long
+_SIZE = 8  # bytes of the settings' length, before them on stdin
 
 
 class RegistrarProcess:
     def __init__(self, settings: Settings):
-        context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
-        self._drain = context.Value("d", 0.0)
-        self._process = context.Process(
-            target=_serve,
-            args=(settings, self._stop, self._drain),
-            name="orchestrator-registrar",
-            daemon=True,
-        )
+        self._settings = settings
+        self._process: subprocess.Popen[bytes] | None = None
+        self._drain = 0.0
+        self._asked = False
 
     def start(self) -> RegistrarProcess:
-        self._process.start()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.kg.process"], stdin=subprocess.PIPE
+        )
+        self._process = process
+        data = pickle.dumps(self._settings)
+        assert process.stdin is not None
+        try:
+            process.stdin.write(len(data).to_bytes(_SIZE, "big") + data)
+            process.stdin.flush()
+        except OSError:  # it died at once: the outbox keeps the registrations
+            logger.warning("the registrar process could not be started")
         return self
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        return self._process.pid if self._process is not None else None
 
     def finish(self, drain: float = 0.0) -> None:
         """Ask it to send what is due for up to `drain` seconds, then stop; returns at once
         (the caller closes its compute meanwhile). `close` waits for the end."""
-        if self._process.pid is None or self._stop.is_set():
+        process = self._process
+        if process is None or self._asked:
             return
-        self._drain.value = drain
-        self._stop.set()
+        self._asked, self._drain = True, drain
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):
+            process.stdin.write(f"{drain}\n".encode())
+            process.stdin.close()
 
     def close(self, drain: float = 0.0) -> None:
         """Stop it, letting it send what is due for up to `drain` seconds first (or what
         `finish` said)."""
-        if self._process.pid is None:
+        process = self._process
+        if process is None:
             return
         self.finish(drain)
-        self._process.join(float(self._drain.value) + 15)
-        if self._process.is_alive():  # stuck on the store or the graph: the outbox keeps it
-            self._process.terminate()
-            self._process.join(5)
+        try:
+            process.wait(self._drain + 15)
+        except subprocess.TimeoutExpired:  # stuck on the store or the graph: the outbox keeps it
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _serve(settings: Settings, stop: Event, drain: object) -> None:
-    with contextlib.suppress(OSError):
-        os.nice(NICE)
+class _Parent:
+    """What the service says on stdin (read unbuffered): a drain, then the end; or the end."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.drain = 0.0
+        self.stopped = False
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the stop; True once asked."""
+        if not self.stopped:
+            readable, _, _ = select.select([self.fd], [], [], max(timeout, 0.0))
+            if readable:
+                said = os.read(self.fd, 4096)  # one small write: the whole line, or b"" (end)
+                with contextlib.suppress(ValueError):
+                    self.drain = float(said or b"0")
+                self.stopped = True
+        return self.stopped
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _serve(settings: Settings, parent: _Parent) -> None:
     from orchestrator.kg.factory import open_registrar
     from orchestrator.kg.outbox import BATCH
     from orchestrator.store import Store
@@ -69,7 +122,7 @@ def _serve(settings: Settings, stop: Event, drain: object) -> None:
     store = Store(settings.database_url)
     registrar = open_registrar(store, settings.kg, settings.data_dir)
     try:
-        while not stop.is_set():
+        while not parent.wait(0):
             try:
                 busy = registrar.run_once()
             except Exception:
@@ -80,9 +133,25 @@ def _serve(settings: Settings, stop: Event, drain: object) -> None:
             # that was not full it rests longer, so that batches grow with the campaign's
             # pace (5000 tasks in 100-item batches took 1.8x the CPU of 1000-item ones)
             if not busy:
-                stop.wait(registrar.interval)
+                parent.wait(registrar.interval)
             elif registrar.last_batch < BATCH:
-                stop.wait(GATHER)
-        registrar.close(drain=float(drain.value))  # type: ignore[attr-defined]
+                parent.wait(GATHER)
+        registrar.close(drain=parent.drain)
     finally:
         store.close()
+
+
+def main() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    logging.basicConfig(level=logging.WARNING)
+    fd = sys.stdin.fileno()
+    header = _read_exactly(fd, _SIZE)
+    if len(header) < _SIZE:
+        return  # the service went away before it said anything
+    settings = pickle.loads(_read_exactly(fd, int.from_bytes(header, "big")))
+    _serve(settings, _Parent(fd))
+
+
+if __name__ == "__main__":
+    main()
