@@ -41,7 +41,12 @@ class LocalCompute:
         self.publishers: list[Publisher] = []
         self.scheduler = ChildProcess(
             "Dask scheduler",
-            scheduler_request(self.certificates, self._scheduler_options(), self.pages),
+            scheduler_request(
+                self.certificates,
+                self._scheduler_options(),
+                self.pages,
+                settings.worker_saturation,
+            ),
             extra_env=worker_env,
         )
         prefix = sandbox_prefix(settings.hidden_paths or []) if settings.sandbox else []

@@ -167,12 +167,17 @@ def scheduler_request(
     certificates: ComputeCertificates,
     options: dict[str, Any],
     pages: list[DashboardPage] | None = None,
+    worker_saturation: float | None = None,
 ) -> dict[str, Any]:
+    config = {}
+    if worker_saturation is not None:
+        config["distributed.scheduler.worker-saturation"] = worker_saturation
     return {
         "role": "scheduler",
         "security": certificates.fields(Role.SCHEDULER),
         "options": options,
         "pages": page_requests(pages or []) if options.get("dashboard", True) else [],
+        "config": config,
     }
 
 
@@ -200,6 +205,7 @@ class SchedulerProcess(ProcessInterface):
         certificates: ComputeCertificates,
         extra_env: Sequence[str] = (),
         pages: list[DashboardPage] | None = None,
+        worker_saturation: float | None = None,
         security: Any = None,
         protocol: str | None = None,
         **options: Any,
@@ -208,7 +214,7 @@ class SchedulerProcess(ProcessInterface):
         self.contact_address = options.get("contact_address")
         self.child = ChildProcess(
             "Dask scheduler",
-            scheduler_request(certificates, options, pages),
+            scheduler_request(certificates, options, pages, worker_saturation),
             extra_env=extra_env,
         )
         self.dashboard_port: int | None = None

@@ -95,6 +95,7 @@ class SlurmCompute:
         scheduler["certificates"] = tls.pop("certificates")
         scheduler["extra_env"] = list(self.settings.worker_env)
         scheduler["pages"] = self.pages
+        scheduler["worker_saturation"] = s.worker_saturation
         return {
             **tls,
             "slurm": self.slurm,

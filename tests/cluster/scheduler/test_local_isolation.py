@@ -59,6 +59,19 @@ def test_scheduler_and_worker_processes_hold_no_secret(isolated: LocalCompute) -
     assert isolated.client.run_on_scheduler(os.getpid) == isolated.scheduler_pid
 
 
+def _saturation(dask_scheduler: object) -> float:
+    return float(dask_scheduler.WORKER_SATURATION)  # type: ignore[attr-defined]
+
+
+def test_the_scheduler_sends_workers_tasks_ahead_as_set(isolated: LocalCompute) -> None:
+    """The local default is unbounded (the engine's window is the queue); a setting is kept."""
+    assert isolated.client.run_on_scheduler(_saturation) == float("inf")
+    with LocalCompute(
+        LocalSettings(n_workers=1, dashboard_address=None, worker_saturation=2.5, sandbox=False)
+    ) as local:
+        assert local.client.run_on_scheduler(_saturation) == 2.5
+
+
 def test_a_task_with_the_workers_certificates_cannot_drive_the_scheduler(
     isolated: LocalCompute,
 ) -> None:

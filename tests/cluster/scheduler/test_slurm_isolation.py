@@ -53,3 +53,8 @@ def test_a_task_on_a_slurm_worker_cannot_drive_the_scheduler(
     assert "MODULEPATH" in report["environ"] and "SLURM_JOB_ID" in report["environ"]
     # the service's own client still runs code where it must
     assert isolated_slurm.client.run_on_scheduler(os.getpid) == pid
+    # tasks wait in the scheduler for worker jobs that start later: Dask's queuing, as set
+    saturation = isolated_slurm.client.run_on_scheduler(
+        lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
+    )
+    assert saturation == isolated_slurm.settings.slurm.worker_saturation == 1.1
