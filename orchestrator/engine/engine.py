@@ -34,6 +34,7 @@ from orchestrator.engine.batch import BatchSteps
 from orchestrator.engine.completion import Completion
 from orchestrator.engine.config import EngineConfig
 from orchestrator.engine.controls import Controls
+from orchestrator.engine.ending import final_state
 from orchestrator.engine.exports import ExportSchedule
 from orchestrator.engine.lease import LeaseKeeper
 from orchestrator.engine.manifest import Manifest, Progress
@@ -259,38 +260,12 @@ class Engine:
     def _finish(self, parts: _Parts) -> str:
         state, recorder = parts.state, parts.recorder
         counts, plan = state.counts, state.plan
-        by_state = {
-            s: sum(counts.get(step, s) for step in plan.steps)
-            for s in (TaskState.FAILED, TaskState.CANCELLED, HELD)
-        }
         export_failures = (
             parts.exports.at_end(self._lease.check, 1.0) if parts.exports is not None else []
         )
-        failed, cancelled, held = (
-            by_state[TaskState.FAILED],
-            by_state[TaskState.CANCELLED],
-            by_state[HELD],
-        )
-        if state.workers_failed is not None:
-            final, message = CampaignState.FAILED, state.workers_failed
-        elif state.cancelling:
-            final, message = CampaignState.CANCELLED, "cancelled on request"
-        elif failed:
-            final = CampaignState.FAILED
-            message = f"{failed} task(s) failed"
-            if held:
-                message += f"; {held} downstream task(s) held"
-        elif cancelled:
-            final, message = CampaignState.CANCELLED, f"{cancelled} task(s) cancelled"
-        else:
-            final, message = CampaignState.SUCCEEDED, None
-        if export_failures:
-            more = f" (and {len(export_failures) - 1} more)" if len(export_failures) > 1 else ""
-            export_failed = f"export to S3 failed: {export_failures[0]}{more}"
-            if final == CampaignState.SUCCEEDED:
-                final, message = CampaignState.FAILED, export_failed
-            else:
-                message = f"{message}; {export_failed}"
+        recorder.flush()  # every finished task committed, and its manifest line handed over
+        manifest_problem = parts.manifest.complete(self.store, self.campaign_id)
+        final, message = final_state(state, export_failures, manifest_problem)
         recorder.campaign_state(final, message)
         if self.config.provenance:
             recorder.register("campaign", campaign_payload(self.record, final, ended=True))

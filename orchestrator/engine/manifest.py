@@ -3,11 +3,13 @@
 The recorder calls `durable` on its own thread once a batch of task writes is committed to
 the store: only then does a finished task get its manifest line and does the progress
 callback see the new counts. So a reader of the manifest or of the progress never learns
-of a task the store could still lose. A manifest that cannot be appended to is logged, not
-fatal: the store stays the record of what ran, and the manifest is rebuilt from it when a
+of a task the store could still lose. A manifest that cannot be appended to does not stop
+the run: the store stays the record of what ran, and the manifest is rebuilt from it when a
 run starts (`rebuild`): lines lost with a crash, or given up after their deadline on an
 object store, are written again, so a finished campaign's manifest lists every finished
-task (with the output files registered with it).
+task (with the output files registered with it). At the end of a run, `complete` writes
+again what was lost during it; a manifest still incomplete then fails the campaign with
+the reason (`orchestrator restart` writes it again), rather than calling it succeeded.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Manifest:
         self.upload_deadline = upload_deadline
         # a finished task's output files, until its manifest line is written
         self.outputs: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        self.lost: list[str] = []  # why lines could not be appended during this run
 
     def durable(self, writes: list[TaskWrite], snapshot: Any) -> None:
         """Runs on the recorder's thread once `writes` are committed."""
@@ -50,8 +53,9 @@ class Manifest:
         if entries:
             try:
                 self.location.append_manifest(entries)
-            except Exception:
+            except Exception as exc:
                 logger.exception("could not append to the manifest")
+                self.lost.append(f"{len(entries)} line(s) not written: {exc}")
         if self.progress is not None and snapshot is not None:
             self.progress(snapshot)
 
@@ -73,9 +77,12 @@ class Manifest:
             entry["error"] = last_line(write.error)
         return entry
 
-    def rebuild(self, store: Store, campaign_id: str, page: int = 10_000) -> int:
+    def rebuild(
+        self, store: Store, campaign_id: str, page: int = 10_000, strict: bool = False
+    ) -> int:
         """Append a line for every finished task whose last line in the manifest is not its
-        stored attempt and state; returns how many (0 when the manifest cannot be read).
+        stored attempt and state; returns how many (0 when the manifest cannot be read, or
+        with `strict` the error).
 
         Memory stays small at any size: the manifest is read line by line into `Listed` (4
         bytes per point and step), the store's finished rows a page at a time, and only the
@@ -92,6 +99,8 @@ class Manifest:
             for e in self.location.iter_manifest():
                 listed.add(e.get("step"), e.get("point"), e.get("attempt"), e.get("state"))
         except Exception as exc:
+            if strict:
+                raise
             logger.warning("could not read the manifest to rebuild it: %s", exc)
             return 0
         outputs: dict[tuple[str, int | None, int], Any] | None = None
@@ -117,6 +126,32 @@ class Manifest:
     def flush(self) -> None:
         """Make every line appended so far readable where the results are."""
         self.location.flush_manifest(self.upload_deadline)
+
+    def complete(self, store: Store, campaign_id: str) -> str | None:
+        """At the end of a run, once every task write is committed: None when every line
+        is stored where the results are; otherwise lines lost during the run are written
+        again from the store (once), and what still fails is returned."""
+        problem = self._problem()
+        if problem is None:
+            return None
+        try:
+            written = self.rebuild(store, campaign_id, strict=True)
+        except Exception as exc:
+            return f"{problem}; writing it again failed: {last_line(str(exc))}"
+        if (again := self._problem()) is not None:
+            return again
+        logger.warning("manifest: %d line(s) lost during the run written again", written)
+        return None
+
+    def _problem(self) -> str | None:
+        if not self.location.flush_manifest(self.upload_deadline):
+            return f"manifest lines still not stored after {self.upload_deadline:.0f} s"
+        lost = self.lost + self.location.manifest_given_up()
+        self.lost = []
+        if not lost:
+            return None
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        return last_line(lost[0]) + more
 
 
 class Listed:

@@ -264,6 +264,13 @@ class ResultsLocation:
         """Wait until the manifest lines handed over so far are stored (False on timeout)."""
         return True if self.is_local else self._parts.flush(timeout)
 
+    def manifest_given_up(self) -> list[str]:
+        """Why manifest parts handed over were given up (object stores), and forget them."""
+        if self.is_local:
+            return []
+        lost, self._parts.given_up = self._parts.given_up, []
+        return lost
+
     def _put_part(self, data: bytes, name: str, ends: float) -> None:
         self._put(data, name, upload.MANIFEST_DEADLINE, ends=ends)
 

@@ -42,6 +42,7 @@ class PartWriter:
         self._parts: list[_Part] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self.given_up: list[str] = []  # why each part given up was not written
 
     def add(self, data: bytes) -> str:
         """Queue one part; returns its name (relative to the location)."""
@@ -79,20 +80,22 @@ class PartWriter:
                     self._thread = None
                     return
                 part = self._parts[0]
+            lost = None
             try:
                 self._put(part.data, part.name, part.give_up_at)
                 done = True
             except Exception as exc:
                 done = time.monotonic() >= part.give_up_at
                 if done:
+                    lines = part.data.count(b"\n")
                     logger.error(
-                        "gave up writing manifest part %s (%d lines): %s",
-                        part.name,
-                        part.data.count(b"\n"),
-                        exc,
+                        "gave up writing manifest part %s (%d lines): %s", part.name, lines, exc
                     )
+                    lost = f"{lines} line(s) not written: {exc}"
             with self._cond:
                 if done:
                     self._parts.pop(0)
+                    if lost is not None:
+                        self.given_up.append(lost)
                     self._cond.notify_all()
                 pause = 0.0 if done else min(MAX_DELAY, 1.0)

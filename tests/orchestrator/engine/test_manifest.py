@@ -10,11 +10,14 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from cluster import LocalCompute
 from orchestrator.engine.manifest import Manifest
 from orchestrator.engine.plan import compile_plan
 from orchestrator.results import ResultsLocation
+from orchestrator.service import Service
 from orchestrator.spec import CampaignSpec
 from orchestrator.store import Store, WriteBatch
+from tests.helpers import spec_doc, submit, task_states
 
 POINTS = 40_000
 MISSING = {5, 17_000, 39_999}  # no line in the manifest
@@ -90,3 +93,29 @@ def test_rebuild_writes_only_the_missing_lines_in_bounded_memory(tmp_path: Path)
     assert peak < 6 * 2**20, f"peak {peak / 2**20:.1f} MiB over {elapsed:.1f} s"
     assert manifest.rebuild(store, cid, page=2000) == 0  # complete now
     store.close()
+
+
+def test_a_manifest_that_cannot_be_written_fails_the_campaign_until_restarted(
+    service: Service, compute: LocalCompute
+) -> None:
+    """Every task succeeds, but no manifest line can be stored: the campaign does not end
+    `succeeded` with an incomplete manifest. It fails, saying why and what to do; once the
+    location works again, `restart` writes the whole manifest and it succeeds."""
+    doc = spec_doc("nomanifest", {"sq": {"run": "tests.workloads:square", "foreach": True}})
+    doc["parameters"] = {"x": [1, 2, 3]}
+    cid = submit(service, doc)
+    manifest = Path(service.store.get_campaign(cid).results_url) / "manifest.jsonl"
+    manifest.mkdir(parents=True)  # a folder where the file goes: every append fails
+
+    assert service.run(cid, compute) == "failed"
+    record = service.store.get_campaign(cid)
+    assert record.message is not None
+    assert "the results manifest is incomplete" in record.message
+    assert "Is a directory" in record.message and "orchestrator restart" in record.message
+    assert set(task_states(service, cid, "sq").values()) == {"succeeded"}
+
+    manifest.rmdir()
+    assert service.restart(cid) == 0
+    assert service.run(cid, compute) == "succeeded"
+    lines = ResultsLocation(record.results_url).read_manifest()
+    assert sorted((e["point"], e["result"]) for e in lines) == [(0, 1), (1, 4), (2, 9)]

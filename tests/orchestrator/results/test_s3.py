@@ -229,6 +229,27 @@ def test_manifest_parts_wait_out_an_outage_in_order(s3: S3Server) -> None:
     assert [e["point"] for e in location.read_manifest()] == [0, 1, 2, 3]
 
 
+def test_manifest_parts_given_up_are_reported_once(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part that cannot be stored by its deadline is given up, and the location says so
+    (the engine then fails a campaign that would otherwise end with an incomplete manifest)."""
+    monkeypatch.setattr(upload, "MANIFEST_DEADLINE", 1.0)
+    monkeypatch.setattr(upload, "MANIFEST_WAIT", 0.1)
+    location = ResultsLocation(f"s3://{BUCKET}/given-up")
+    location.append_manifest([{"point": 0}])
+    assert location.flush_manifest(30) and location.manifest_given_up() == []
+    s3.stop()
+    try:
+        location.append_manifest([{"point": 1}, {"point": 2}])
+        assert location.flush_manifest(30)  # given up, not waiting any more
+        lost = location.manifest_given_up()
+    finally:
+        s3.start()
+    assert len(lost) == 1 and lost[0].startswith("2 line(s) not written: ")
+    assert location.manifest_given_up() == []
+
+
 def test_lost_manifest_lines_are_written_again_on_resume(
     service: Service, s3_compute: LocalCompute, s3: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
