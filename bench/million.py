@@ -14,9 +14,11 @@ token`; its runner leaves the campaign to the live runner that holds it.
 Printed: wall time of the run, time to the first succeeded task (seen by the status poll),
 peak RSS of the run's process tree (the CLI, its scheduler, workers and registrar; psutil,
 sampled every 0.5 s) and of the serve's, the store's size on disk (SQLite files, or the
-PostgreSQL database), p50/p99/max of the polled status and tasks requests, and whether the
-manifest has a line for every point. Exit 0 only when the run succeeded and the manifest is
-complete; 2 when the spec was refused (e.g. `chunk:` on a version without it).
+PostgreSQL database), p50/p99/max of the polled status and tasks requests, whether the
+manifest has a line for every point, and how much provenance the registrars (the run's, and
+the serve's on the same store) sent by the end of the run: the rest waits in the outbox.
+Exit 0 only when the run succeeded and the manifest is complete; 2 when the spec was refused
+(e.g. `chunk:` on a version without it).
 """
 
 from __future__ import annotations
@@ -108,6 +110,19 @@ def _store_size(url: str, data_dir: Path) -> int:
         size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
     engine.dispose()
     return int(size)
+
+
+def _outbox(url: str) -> tuple[int, int]:
+    """(registrations written, left unsent in the outbox) for the knowledge graph."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        total, left = conn.execute(
+            text("SELECT count(*), count(*) FILTER (WHERE done_at IS NULL) FROM outbox")
+        ).one()
+    engine.dispose()
+    return int(total), int(left)
 
 
 def _manifest(results: Path, points: int) -> tuple[int, int]:
@@ -226,6 +241,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     folder = Path(str(final.get("results") or results).removeprefix("file://"))
     lines, listed = _manifest(folder, args.points)
     size = _store_size(url, data_dir)
+    registrations, unsent = _outbox(url)
     figures = [
         ("points", f"{args.points}" + (f" (chunk: {args.chunk})" if args.chunk else "")),
         ("store", "PostgreSQL" if args.pg else "SQLite"),
@@ -238,6 +254,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
         ("GET status p50 / p99 / max", _latency(status_ms)),
         ("GET tasks (500) p50 / p99 / max", _latency(tasks_ms)),
         ("manifest lines / points listed", f"{lines} / {listed} of {args.points}"),
+        (
+            "provenance sent by the end",
+            f"{registrations - unsent} of {registrations} registrations"
+            f" ({unsent} left in the outbox for the next start)",
+        ),
     ]
     for name, value in figures:
         print(f"{name:<34} {value}")
