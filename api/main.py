@@ -7,6 +7,7 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api import problems
 from api.auth import TokenVerifier
@@ -51,6 +52,18 @@ def build_verifier(settings: Settings) -> tuple[TokenVerifier, DevIssuer | None]
     return verifier, issuer
 
 
+class ServiceApp(FastAPI):
+    """The service's app: cached status answers first (api/status_fast_path.py), before
+    FastAPI's routing and the middleware; every other request as FastAPI serves it."""
+
+    fast_path = StatusFastPath()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = getattr(self.state, "context", None)
+        if not await self.fast_path.answer(scope, send, context):
+            await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -81,7 +94,9 @@ def create_app(
                 app.state.provisioner = app.state.context.front_door.provisioner
             yield
 
-    app = FastAPI(title="Workflow Service", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = ServiceApp(
+        title="Workflow Service", version="1", description=DESCRIPTION, lifespan=lifespan
+    )
     problems.install(app)
     for module in (campaigns, tasks, events, cluster, hpc_cluster, health):
         app.include_router(module.router)
@@ -92,7 +107,6 @@ def create_app(
         issuer = app.state.context.dev_issuer
         return issuer.jwks if issuer is not None else {"keys": []}
 
-    app.add_middleware(StatusFastPath)  # innermost: logged and limited as the route
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

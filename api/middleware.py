@@ -112,24 +112,28 @@ class AccessLog:
         try:
             await self.app(scope, receive, record)
         finally:
-            elapsed = time.perf_counter() - start
-            route = _route(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
-            if access_log.isEnabledFor(logging.INFO):  # the JSON only if it is logged
-                state: Any = scope.get("state", {})
-                access_log.info(
-                    json.dumps(
-                        {
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "ms": round(elapsed * 1000, 1),
-                            "user": state.get("subject"),
-                            "client": (scope.get("client") or ("-",))[0],
-                        }
-                    )
-                )
+            state: Any = scope.get("state", {})
+            log_request(scope, _route(scope), status, start, state.get("subject"))
+
+
+def log_request(scope: Scope, route: str, status: int, start: float, user: str | None) -> None:
+    """Count a request in the metrics and write its access log line."""
+    elapsed = time.perf_counter() - start
+    REQUESTS.labels(scope["method"], route, str(status)).inc()
+    LATENCY.labels(scope["method"], route).observe(elapsed)
+    if access_log.isEnabledFor(logging.INFO):  # the JSON only if it is logged
+        access_log.info(
+            json.dumps(
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 1),
+                    "user": user,
+                    "client": (scope.get("client") or ("-",))[0],
+                }
+            )
+        )
 
 
 def _route(scope: Scope) -> str:

@@ -1,27 +1,28 @@
-"""GET …/campaigns/{id} from the status cache, without FastAPI's routing and dependency
-resolution: the busiest route (every poller, every notebook's progress bar), where these two
-cost about two thirds of the request's CPU.
+"""GET …/campaigns/{id} from the status cache, before FastAPI and its middleware: the
+busiest route (every poller, every notebook's progress bar), where routing, dependency
+resolution and the middleware layers cost most of the request's CPU.
 
 Only requests the route itself would answer from the cache are answered here: a bearer token
 verified before and still remembered (`TokenVerifier.remembered`: never past its `exp`), its
 holder allowed to read a project this process serves, and a fresh cache entry of a campaign
 of that same project, with no query string. Every other request (no token, a token not yet
-verified, another project, an entry missing or stale, a malformed path) goes on to the route,
+verified, another project, an entry missing or stale, a malformed path) goes on to the app,
 which answers it, errors included, as always. So the rules live in one place (api/deps.py,
 api/routers/campaigns.py) and this only skips work on the route's own 200 and 304 answers.
-It sits inside the access log and the body limit, so those requests are logged and counted
-under the route's name as before.
+`ServiceApp` (the app `create_app` makes) asks it first; what it answers is counted in the
+metrics and written to the access log under the route's name, as the route's answers are.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from api.context import AppContext
 from api.deps import BEARER
+from api.middleware import log_request
 from api.status_cache import CachedStatus, matches_etag
 
 ROUTE = "/v1/projects/{vlab_id}/{project_id}/campaigns/{campaign_id}"
@@ -29,32 +30,22 @@ _NAME = r"[A-Za-z0-9_-]{1,100}"
 PATH = re.compile(rf"^/v1/projects/({_NAME})/({_NAME})/campaigns/({_NAME})$")
 
 
-@dataclass(frozen=True)
-class _Route:
-    """What the access log and the metrics read of `scope["route"]`: the route's path."""
-
-    path: str = ROUTE
-
-
 class StatusFastPath:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-        self.route = _Route()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
-            match = PATH.match(scope["path"])
-            if match is not None and await self._answer(scope, send, *match.groups()):
-                return
-        await self.app(scope, receive, send)
-
-    async def _answer(
-        self, scope: Scope, send: Send, vlab_id: str, project_id: str, campaign_id: str
-    ) -> bool:
-        app = scope.get("app")
-        context: AppContext | None = getattr(getattr(app, "state", None), "context", None)
-        if context is None:
+    async def answer(self, scope: Scope, send: Send, context: AppContext | None) -> bool:
+        """True when this request was answered (and logged) here."""
+        if (
+            context is None
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["query_string"]
+            or scope.get("root_path")
+        ):
             return False
+        match = PATH.match(scope["path"])
+        if match is None:
+            return False
+        start = time.perf_counter()
+        vlab_id, project_id, campaign_id = match.groups()
         authorization = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -71,21 +62,25 @@ class StatusFastPath:
         entry = context.statuses.fresh(campaign_id)
         if entry is None or entry.project != project:
             return False
-        scope.setdefault("state", {})["subject"] = user.subject
-        scope["route"] = self.route
-        await _send(send, entry, if_none_match)
+        status = 500
+        try:
+            status = await _send(send, entry, if_none_match)
+        finally:
+            log_request(scope, ROUTE, status, start, user.subject)
         return True
 
 
-async def _send(send: Send, entry: CachedStatus, if_none_match: str | None) -> None:
+async def _send(send: Send, entry: CachedStatus, if_none_match: str | None) -> int:
+    """Send the cached answer (or 304); returns its status."""
     headers = [(b"etag", entry.etag.encode()), (b"cache-control", b"no-cache")]
     if if_none_match is not None and matches_etag(if_none_match, entry.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-        return
+        return 304
     headers += [
         (b"content-length", str(len(entry.body)).encode()),
         (b"content-type", b"application/json"),
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": entry.body})
+    return 200

@@ -78,6 +78,7 @@ INSTANCE = Command(("serve",), {PROJECTS: json.dumps([PROJECT])})
 @dataclass(frozen=True)
 class Setup:
     name: str
+    key: str  # as `--setup` names it
     api: Command  # what the clients talk to
     runner: Command | None = None  # what runs the campaigns, if not `api`
     # CPUs of the process the clients talk to, and of the runner (its scheduler and workers
@@ -87,11 +88,12 @@ class Setup:
 
 
 SETUPS = (
-    Setup("all-in-one serve", ALL_IN_ONE),
-    Setup("front door + instance", FRONT_DOOR, INSTANCE),
+    Setup("all-in-one serve", "all-in-one", ALL_IN_ONE),
+    Setup("front door + instance", "front-door", FRONT_DOOR, INSTANCE),
     # as deployed, where they are different machines: a core each (the clients on any)
     Setup(
         "same, a core each",
+        "core-each",
         FRONT_DOOR,
         INSTANCE,
         api_cpus=frozenset({0}),
@@ -203,17 +205,23 @@ def measure(setup: Setup, args: argparse.Namespace, work: Path) -> Outcome:
 
 def compare(args: argparse.Namespace) -> int:
     started = datetime.datetime.now(datetime.UTC)
-    outcomes: dict[str, list[Outcome]] = {setup.name: [] for setup in SETUPS}
+    setups = [s for s in SETUPS if not args.setup or s.key in args.setup]
+    outcomes: dict[str, list[Outcome]] = {setup.name: [] for setup in setups}
     with tempfile.TemporaryDirectory(prefix="bench-front-door-") as folder:
         for round_ in range(args.rounds):
-            for setup in SETUPS if round_ % 2 == 0 else reversed(SETUPS):
+            for setup in setups if round_ % 2 == 0 else reversed(setups):
                 print(f"round {round_ + 1}: {setup.name} ...", flush=True)
                 outcomes[setup.name].append(measure(setup, args, Path(folder)))
-    report(outcomes, args, started)
+    report(outcomes, args, started, setups)
     return 0
 
 
-def report(outcomes: dict[str, list[Outcome]], args: argparse.Namespace, started: Any) -> None:
+def report(
+    outcomes: dict[str, list[Outcome]],
+    args: argparse.Namespace,
+    started: Any,
+    setups: list[Setup],
+) -> None:
     pooled = {name: [s for o in runs for s in o.latency.seconds] for name, runs in outcomes.items()}
     names = list(outcomes)
 
@@ -257,7 +265,7 @@ def report(outcomes: dict[str, list[Outcome]], args: argparse.Namespace, started
         row("warm-up campaign (no load)", lambda n: seconds(n, "warm_seconds")),
     ]
     print(table(["", *names], rows))
-    for setup in SETUPS:
+    for setup in setups:
         runner = f"; campaigns: {setup.runner.shown()}" if setup.runner else ""
         if setup.api_cpus is not None or setup.runner_cpus is not None:
             runner += f" (CPUs: clients' server {sorted(setup.api_cpus or [])}, "

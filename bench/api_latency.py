@@ -633,6 +633,12 @@ def main() -> int:
         "side by side with the all-in-one serve running them (bench/_front_door.py)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --front-door: alternated")
+    parser.add_argument(
+        "--setup",
+        action="append",
+        choices=["all-in-one", "front-door", "core-each"],
+        help="with --front-door: only these setups (repeatable; default: all three)",
+    )
     args = parser.parse_args()
     if args.front_door:
         from bench._front_door import compare

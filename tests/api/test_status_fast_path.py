@@ -5,6 +5,8 @@ count both the same way."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import pytest
@@ -23,13 +25,13 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sent: list[int] = []
     original = api.status_fast_path._send
 
-    async def spy(send: Any, entry: Any, if_none_match: str | None) -> None:
+    async def spy(send: Any, entry: Any, if_none_match: str | None) -> int:
         async def recorded(message: Any) -> None:
             if message["type"] == "http.response.start":
                 sent.append(message["status"])
             await send(message)
 
-        await original(recorded, entry, if_none_match)
+        return await original(recorded, entry, if_none_match)
 
     monkeypatch.setattr(api.status_fast_path, "_send", spy)
     return sent
@@ -48,8 +50,9 @@ def _metric(http: TestClient, status: int) -> float:
 
 
 def test_cached_answers_come_from_the_fast_path_with_the_routes_bytes(
-    http: TestClient, issuer: DevIssuer, fast: list[int]
+    http: TestClient, issuer: DevIssuer, fast: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.access")
     auth = bearer(issuer.token(project="lab/p1", role="member"))
     made = http.post(BASE, json=SPEC, headers=auth)
     assert made.status_code == 201, made.text
@@ -66,6 +69,10 @@ def test_cached_answers_come_from_the_fast_path_with_the_routes_bytes(
     assert unchanged.status_code == 304 and unchanged.content == b"" and fast == [200, 304]
     assert unchanged.headers["etag"] == first.headers["etag"]
     assert _metric(http, 200) == counted + 2  # counted under the route's name both times
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "orchestrator.access"]
+    answered = [line for line in logged if line["path"] == url]
+    assert [line["status"] for line in answered] == [200, 200, 304]  # the route's, then ours
+    assert {line["user"] for line in answered} == {answered[0]["user"]} != {None}
 
     # not for the fast path: each reaches the route, which answers as it always did
     other = bearer(issuer.token(project="lab/p2", role="admin"))
