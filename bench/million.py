@@ -236,6 +236,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         print(log.read_text()[-2000:], file=sys.stderr)
         print("the spec was refused (exit 2, above); `chunk:` needs a version that has it")
         return 2
+    if child.returncode != 0:  # say why, before the folder (and the log) is removed
+        print(f"--- the run's log (last lines)\n{log.read_text()[-4000:]}", file=sys.stderr)
     final = json.loads(stdout.decode().strip().splitlines()[-1]) if stdout.strip() else {}
     # the campaign's own folder under the results location (its status names it)
     folder = Path(str(final.get("results") or results).removeprefix("file://"))

@@ -41,6 +41,9 @@ class EngineSettings(BaseModel):
     timeout_grace: float = Field(default=30.0, ge=0)
     collect_linger: float = Field(default=0.02, ge=0)
     collect_wait: float = Field(default=0.2, ge=0)
+    max_unwritten: int = Field(default=5000, ge=1)
+    """Task writes not yet committed to the store beyond which the engine admits no new
+    points until the store catches up (a store slower than the workers)."""
     """The longest a finished task waits for others to be collected with it (one gather,
     one refill of the window): larger batches cost the scheduler and workers less."""
     batch_poll_interval: float = Field(default=2.0, gt=0)

@@ -21,6 +21,7 @@ class EngineConfig:
     chunk: int = 2000
     collect_linger: float = 0.02
     collect_wait: float = 0.2
+    max_unwritten: int = 5000
     batch_poll_interval: float = 2.0
     upload_deadline: float = 300.0
     upload_block_size: int = 16 << 20

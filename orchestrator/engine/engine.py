@@ -240,10 +240,15 @@ class Engine:
                     state.workers_failed = reason
                     self.client.cancel([s.future for s in state.inflight.values() if s.future])
                     return True
-            if not state.cancelling:
+            # new points only while the store keeps up: a backlog of writes would make
+            # ever longer transactions, which hold the lease's row past its end
+            behind = recorder.backlog >= self.config.max_unwritten
+            if not state.cancelling and not behind:
                 completion.release_retries(now)
                 admission.admit()
                 admission.advance_singles()
+            elif behind and not state.inflight:
+                time.sleep(self.config.flush_interval)  # nothing to collect: wait for it
             self._submit()
             recorder.snapshot(state.counts.snapshot())
             if _done(state):

@@ -45,6 +45,7 @@ class Recorder:
         self._closed = False
         self._error: BaseException | None = None
         self._flushing = False
+        self._flushing_tasks = 0
         self._thread = threading.Thread(
             target=self._loop, name="orchestrator-recorder", daemon=True
         )
@@ -110,6 +111,12 @@ class Recorder:
     def error(self) -> BaseException | None:
         return self._error
 
+    @property
+    def backlog(self) -> int:
+        """Task writes recorded and not committed yet (pending, and being written)."""
+        with self._lock:
+            return len(self._pending.tasks) + self._flushing_tasks
+
     def _loop(self) -> None:
         while True:
             with self._lock:
@@ -122,10 +129,12 @@ class Recorder:
                 batch, self._pending = self._pending, self._new_batch()
                 snapshot = self._snapshot
                 self._flushing = bool(batch)
+                self._flushing_tasks = len(batch.tasks)
             if batch:
                 self._write(batch, snapshot)
             with self._lock:
                 self._flushing = False
+                self._flushing_tasks = 0
                 self._lock.notify_all()
             if batch:
                 time.sleep(self._interval)  # let the next batch grow
