@@ -9,7 +9,7 @@ from typing import Any
 
 from api.auth import TokenVerifier
 from api.issuer import DevIssuer
-from api.status_cache import StatusCache
+from api.status_cache import REFRESH_AHEAD, StatusCache
 from orchestrator.platform.front_door import FrontDoor
 from orchestrator.runner import Runner
 from orchestrator.service import Service
@@ -30,7 +30,9 @@ class AppContext:
     statuses: StatusCache = field(init=False)  # GET …/campaigns/{id}, served from memory
 
     def __post_init__(self) -> None:
-        self.statuses = StatusCache(self.status_source or self.service.status)
+        self.statuses = StatusCache(
+            self.status_source or self.service.status, refresh_ahead=REFRESH_AHEAD
+        )
 
     def wake(self) -> None:
         """A campaign has new work (submitted, extended, restarted): whatever runs it looks

@@ -77,6 +77,34 @@ def test_concurrent_misses_share_one_read_and_hits_read_nothing() -> None:
     asyncio.run(scenario())
 
 
+def test_refresh_ahead_reads_again_before_the_entry_runs_out() -> None:
+    """A request past `refresh_ahead` gets the entry at once and starts one background read;
+    the entry it brings serves the next requests, so steady pollers never wait on the store."""
+    store, clock = FakeStore(), Clock()
+    cache = StatusCache(store.read, fresh_seconds=0.5, refresh_ahead=0.25, clock=clock)
+
+    async def scenario() -> None:
+        first = await cache.get("c1")
+        clock.now += 0.1
+        assert cache.fresh("c1") is first and store.reads == 1  # young: no read
+        clock.now += 0.2  # 0.3 s old: still served, and a read starts (one for all)
+        store.state = "succeeded"
+        store.release.clear()  # the store is slow: the read is held
+        assert [cache.fresh("c1") for _ in range(20)] == [first] * 20
+        await asyncio.sleep(0.05)
+        assert store.reads == 2  # one read under way, none waited on it
+        store.release.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if cache.fresh("c1") is not first:
+                break
+        newer = cache.fresh("c1")
+        assert newer is not None and json.loads(newer.body)["state"] == "succeeded"
+        assert store.reads == 2
+
+    asyncio.run(scenario())
+
+
 def test_invalidate_drops_the_entry_and_a_read_under_way() -> None:
     store, clock = FakeStore(), Clock()
     cache = StatusCache(store.read, fresh_seconds=0.5, clock=clock)
