@@ -66,10 +66,16 @@ class Command:
 
 
 ALL_IN_ONE = Command(("serve",))
-# The front door: the public API over the shared store, running no campaign. Until the role
-# exists, a plain `serve` whose runner only takes a project that has no campaign; once it does,
-# this becomes Command(("serve", "--role", "front-door")).
-FRONT_DOOR = Command(("serve",), {PROJECTS: json.dumps(["bench/no-campaigns"])})
+# The front door: the public API over the shared store, running no campaign. `serve --role
+# front-door` would first have the provisioner create the project's cluster and start its
+# instance (a SLURM cluster, with the `local` provisioner); here a plain `serve` stands in,
+# whose runner takes only a project that has no campaign, and without a registrar, as the
+# front door has none (each instance registers its own project's provenance). It answers GET
+# status the way the front door does (api/main.py's ServiceApp, the same status cache).
+FRONT_DOOR = Command(
+    ("serve",),
+    {PROJECTS: json.dumps(["bench/no-campaigns"]), "ORCHESTRATOR_KG__ENABLED": "false"},
+)
 # The project's instance, which runs its campaigns (what cluster.instances starts today); with
 # the roles, Command(("serve", "--role", "instance", "--project", PROJECT)).
 INSTANCE = Command(("serve",), {PROJECTS: json.dumps([PROJECT])})
