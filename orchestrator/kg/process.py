@@ -154,4 +154,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Ctrl-C reached the process group: stop now, quietly (what is not sent stays in the
+    # outbox; a registration sent twice is an update)
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
