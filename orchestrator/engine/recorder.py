@@ -20,6 +20,7 @@ from orchestrator.store import EventWrite, Store, TaskWrite, WriteBatch
 logger = logging.getLogger(__name__)
 
 Durable = Callable[[list[TaskWrite], Any], None]
+CLOSE_TIMEOUT = 10.0  # seconds `close` waits for the writer's thread, once all is committed
 
 
 class Recorder:
@@ -101,11 +102,13 @@ class Recorder:
         return WriteBatch(self._campaign_id, runner=self._runner)
 
     def close(self) -> None:
-        self.flush()
+        self.flush()  # everything recorded is committed (or this raises)
         with self._lock:
             self._closed = True
             self._lock.notify_all()
-        self._thread.join()
+        self._thread.join(CLOSE_TIMEOUT)
+        if self._thread.is_alive():  # nothing is lost (flushed above); a run must not hang
+            logger.error("the store writer of campaign %s did not stop", self._campaign_id)
 
     @property
     def error(self) -> BaseException | None:
