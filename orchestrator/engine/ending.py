@@ -3,6 +3,7 @@ of the run could not store (FSx exports, the manifest)."""
 
 from __future__ import annotations
 
+from orchestrator.engine.outcome import first_of
 from orchestrator.engine.slots import HELD
 from orchestrator.engine.state import RunState
 from orchestrator.states import CampaignState, TaskState
@@ -35,8 +36,7 @@ def final_state(
         final, message = CampaignState.SUCCEEDED, None
     problems = []
     if export_failures:
-        more = f" (and {len(export_failures) - 1} more)" if len(export_failures) > 1 else ""
-        problems.append(f"export to S3 failed: {export_failures[0]}{more}")
+        problems.append(f"export to S3 failed: {first_of(export_failures)}")
     if manifest_problem is not None:
         problems.append(
             f"the results manifest is incomplete ({manifest_problem}); "

@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from orchestrator.engine.outcome import last_line
+from orchestrator.engine.outcome import first_of, last_line
 from orchestrator.engine.plan import Plan
 from orchestrator.engine.slots import public_point
 from orchestrator.results import ResultsLocation
@@ -150,8 +150,7 @@ class Manifest:
         self.lost = []
         if not lost:
             return None
-        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
-        return last_line(lost[0]) + more
+        return first_of([last_line(message) for message in lost])
 
 
 class Listed:

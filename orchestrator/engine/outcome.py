@@ -78,6 +78,12 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+def first_of(messages: list[str]) -> str:
+    """The first of several problems, saying how many more there are."""
+    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+    return f"{messages[0]}{more}"
+
+
 def last_line(text: str) -> str:
     """The line of an error worth showing (a traceback's last), at most 500 characters."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
