@@ -6,6 +6,8 @@ Guarantees:
 - a point enters the window with the state its tasks have in the store (read a chunk of
   points at a time): a finished task is never queued again, and a batch task whose job a
   previous runner submitted is re-attached to that job rather than submitted twice;
+- a task is queued once per attempt: a queued task waiting to be submitted (a last,
+  partial chunk waits for more points) is not queued again when its point advances;
 - a task is queued only when every upstream task it needs succeeded; a task whose upstream
   failed is held (stored as pending, so `restart` runs it), and one whose upstream was
   cancelled is cancelled;
@@ -117,7 +119,7 @@ class Admission:
             slot = slots[name]
             if slot.state not in _OPEN or slot.future is not None:
                 continue
-            if slot.waiting:
+            if slot.waiting or slot.to_submit:  # its retry or its submission will come
                 continue
             plan = state.plan.steps[name]
             verdict = upstream_verdict(
@@ -146,7 +148,7 @@ class Admission:
         counts = state.counts
         for name in state.plan.single_steps:
             slot = state.singles[name]
-            if slot.resolved or slot.future is not None or slot.waiting:
+            if slot.resolved or slot.future is not None or slot.waiting or slot.to_submit:
                 continue
             if name in state.cancelled_steps:
                 self.cancel(slot)
@@ -182,6 +184,7 @@ class Admission:
         slot.attempt += 1
         slot.queued_at = time.time()
         self.move(slot, TaskState.QUEUED, attempt_note=True)
+        slot.to_submit = True
         state.to_submit.setdefault(slot.step, []).append((slot, upstream))
 
     def cancel(self, slot: Slot) -> None:

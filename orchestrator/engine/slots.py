@@ -24,6 +24,7 @@ class Slot:
     attempt: int = 0
     failures: int = 0
     waiting: bool = False  # in a retry's backoff (stored as queued)
+    to_submit: bool = False  # queued in `RunState.to_submit`, not submitted yet
     future: Any = None  # a Dask future, a SLURM job id (batch), or the Chunk it runs in
     outcome: Outcome | None = None
     queued_at: float | None = None

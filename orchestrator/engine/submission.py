@@ -44,6 +44,9 @@ class Submission:
     def submit(self) -> None:
         state = self.state
         pending, state.to_submit = state.to_submit, {}
+        for batch in pending.values():
+            for slot, _ in batch:
+                slot.to_submit = False
         for step, batch in pending.items():
             plan = state.plan.steps[step]
             if plan.step.kind == "batch":
@@ -52,6 +55,8 @@ class Submission:
             if plan.step.chunk is not None:
                 resources = self.step_resources.get(step)
                 if waiting := self.chunks.submit(plan, batch, self._call, resources):
+                    for slot, _ in waiting:  # a last, partial chunk waits for more points
+                        slot.to_submit = True
                     state.to_submit.setdefault(step, []).extend(waiting)
                 continue
             calls = [self._call(plan.name, slot) for slot, _ in batch]
