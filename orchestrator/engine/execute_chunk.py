@@ -10,9 +10,10 @@ value to, is where the engine and downstream tasks read it.
 
 A chunk runs its points once: it marks its start with a small file in the results
 location (`.chunks/<key>`, created only if absent, and kept). When Dask
-starts it again — its worker left while it ran: retired (`--lifetime`), or died, although
-the engine's scheduler plugin makes a death fail the chunk — it finds the mark and raises
-ChunkStartedBefore without running a point.
+starts it again — its worker left while it ran: retired (`--lifetime`), or died before the
+chunk's start message reached the scheduler (after it, the engine's scheduler plugin makes a
+death fail the chunk) — it finds the mark and raises ChunkStartedBefore without running a
+point.
 
 A report carries the chunk's token (a random value made by the engine for this chunk), so
 a report naming a chunk it was not made for is ignored. A report larger than REPORT_LIMIT is
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from orchestrator.engine.chunk_plugin import CHUNK_STARTED_TOPIC
 from orchestrator.engine.execute import TaskCall, execute_task, task_location
 from orchestrator.engine.outcome import Outcome
 from orchestrator.errors import ChunkStartedBefore
@@ -79,6 +81,8 @@ def execute_chunk(chunk: ChunkCall, upstreams: list[dict[str, Any]]) -> list[Out
     worker = _worker()
     outcomes: list[Outcome] = []
     _mark_start(chunk)
+    if worker is not None:  # from now on, a death of this worker fails the chunk
+        worker.log_event(CHUNK_STARTED_TOPIC, {"k": chunk.key})
     try:
         for index, (call, upstream) in enumerate(zip(chunk.calls, upstreams, strict=True)):
             outcome = light(execute_task(call, upstream))

@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,38 @@ def test_a_worker_killed_mid_chunk_reruns_only_unfinished_points(
     assert all(e.point is not None and e.point >= 3 for e in lost)
 
 
+def test_chunks_waiting_on_a_worker_that_dies_run_elsewhere_as_chunks(
+    service: Service, tmp_path: Path
+):
+    """With `worker_saturation: inf` every chunk is assigned to a worker at once: a worker
+    that dies holds chunks that never started. Only the chunk that ran there is lost; the
+    others run elsewhere, as chunks, and no point of theirs runs on its own."""
+    counter = tmp_path / "runs.txt"
+    doc = spec_doc(
+        "dies-with-a-queue",
+        {"counted": {**counted_step(counter, 2, kill=1, seconds=0.2), "retries": 1}},
+        x={"range": [0, 16]},
+    )
+    settings = LocalSettings(
+        n_workers=2, threads_per_worker=1, dashboard_address=None, worker_saturation=inf
+    )
+    with LocalCompute(settings) as compute, dask_tasks(compute) as tasks:
+        cid, state = run(service, compute, doc)
+    failed = [(t.point, t.error) for t in service.store.list_tasks(cid) if t.state != "succeeded"]
+    assert state == "succeeded", (failed, runs(counter))
+    ran = runs(counter)
+    assert ran[(1, 1)] == 1 and ran[(1, 2)] == 1  # the point that killed its worker, again
+    assert all(ran[(x, 1)] == 1 for x in range(16) if x != 1), ran  # every other point once
+    lost = [
+        e.point
+        for e in service.events(cid, limit=10_000)
+        if e.message and "lost with its chunk" in e.message
+    ]
+    assert set(lost) <= {0, 1}, lost  # only the chunk that was running
+    chunks = {str(t["key"]) for t in tasks if cid in str(t["key"])}
+    assert len(chunks) <= 9, chunks  # 8 chunks, and point 1 on its own: nothing split
+
+
 def test_foreach_to_foreach_across_chunks_of_other_sizes(
     service: Service, compute: LocalCompute, tmp_path: Path
 ):
@@ -175,6 +208,16 @@ def test_foreach_to_foreach_across_chunks_of_other_sizes(
     assert scaled == {x: float(x * x) for x in range(17)}
     total = service.store.get_task(cid, "total", None)
     assert total is not None and total.result == sum(x * x for x in range(17))
+    # each task queued and run once, although its point advanced while it waited in a
+    # partial chunk (another step of the point finished meanwhile)
+    for step in ("counted", "plus", "square", "scaled"):
+        rows = service.store.list_tasks(cid, step=step, limit=100)
+        assert {t.attempt for t in rows} == {1}, (step, [(t.point, t.attempt) for t in rows])
+    events = service.events(cid, limit=10_000)
+    for step in ("plus", "scaled"):
+        for x in range(17):
+            states = [e.state for e in events if e.step == step and e.point == x]
+            assert states == ["queued", "running", "succeeded"], (step, x, states)
 
 
 def test_cancel_a_point_of_a_chunk(service: Service, compute: LocalCompute, tmp_path: Path):
