@@ -10,8 +10,9 @@ Guarantees:
   other is ignored, and a report is taken only with the token of the chunk it names;
 - a point that fails is retried alone, as any task is (its retry joins the chunk formed
   when it is queued again); the other points of its chunk do not run again;
-- a chunk runs its points once: a death of its worker fails it (engine/chunk_plugin.py), and
-  a chunk Dask starts again (its worker retired) runs nothing (engine/execute_chunk.py).
+- a chunk runs its points once: a death of its worker once it has started fails it
+  (engine/chunk_plugin.py; a chunk still waiting on that worker runs elsewhere), and a
+  chunk Dask starts again (its worker retired) runs nothing (engine/execute_chunk.py).
   A chunk lost (its worker died or retired, its future erred or was cancelled, or one of
   its points is stuck past its timeout)
   loses only the points the engine has no outcome of: one such point fails, as a task whose

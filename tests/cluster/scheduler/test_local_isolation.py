@@ -64,8 +64,9 @@ def _saturation(dask_scheduler: object) -> float:
 
 
 def test_the_scheduler_sends_workers_tasks_ahead_as_set(isolated: LocalCompute) -> None:
-    """The local default is Dask's; a setting reaches the scheduler."""
-    assert isolated.client.run_on_scheduler(_saturation) == 1.1
+    """The local default is unbounded (the engine's window is the queue); a setting
+    reaches the scheduler."""
+    assert isolated.client.run_on_scheduler(_saturation) == float("inf")
     with LocalCompute(
         LocalSettings(n_workers=1, dashboard_address=None, worker_saturation=2.5, sandbox=False)
     ) as local:
