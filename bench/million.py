@@ -17,6 +17,8 @@ sampled every 0.5 s) and of the serve's, the store's size on disk (SQLite files,
 PostgreSQL database), p50/p99/max of the polled status and tasks requests, whether the
 manifest has a line for every point, and how much provenance the registrars (the run's, and
 the serve's on the same store) sent by the end of the run: the rest waits in the outbox.
+With `--catch-up`, a fresh `orchestrator serve` then sends that rest, and the time it took is
+printed too.
 Exit 0 only when the run succeeded and the manifest is complete; 2 when the spec was refused
 (e.g. `chunk:` on a version without it).
 """
@@ -152,6 +154,11 @@ def main() -> int:
     parser.add_argument("--pg", help="a PostgreSQL URL for the store (default: SQLite)")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--timeout", type=float, default=6 * 3600)
+    parser.add_argument(
+        "--catch-up",
+        action="store_true",
+        help="after the run, time `orchestrator serve` sending the provenance left in the outbox",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="million-") as tmp:
         return run(args, Path(tmp))
@@ -262,12 +269,40 @@ def run(args: argparse.Namespace, work: Path) -> int:
             f" ({unsent} left in the outbox for the next start)",
         ),
     ]
+    if args.catch_up and unsent:
+        figures.append(
+            ("provenance catch-up after the run", _catch_up(url, env, work, unsent, args))
+        )
     for name, value in figures:
         print(f"{name:<34} {value}")
     complete = listed == args.points
     if not complete:
         print("the manifest is INCOMPLETE", file=sys.stderr)
     return 0 if complete and child.returncode == 0 else 1
+
+
+def _catch_up(
+    url: str, env: dict[str, str], work: Path, unsent: int, args: argparse.Namespace
+) -> str:
+    """How long a fresh `orchestrator serve` on the store takes to send what the run left in
+    the outbox (its registrar sends it in the background, oldest first)."""
+    started = time.monotonic()
+    server = start_server(env, free_port(), work / "catch-up.log")
+    rss = TreeRss(server.pid)
+    left = unsent
+    try:
+        while left and time.monotonic() - started < args.timeout:
+            time.sleep(5)
+            left = _outbox(url)[1]
+    finally:
+        stop_server(server)
+    seconds = time.monotonic() - started
+    peak = rss.stop() / 2**20
+    sent = unsent - left
+    done = "all sent" if not left else f"{left} still left"
+    return (
+        f"{sent} in {seconds:.0f} s ({sent / seconds:.0f}/s; {done}; serve peak RSS {peak:.0f} MiB)"
+    )
 
 
 def _latency(values: list[float]) -> str:
