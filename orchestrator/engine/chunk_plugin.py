@@ -32,16 +32,16 @@ class ChunksRunOnce(SchedulerPlugin):
     name = PLUGIN_NAME
     idempotent = True  # registered once per scheduler, whichever engine comes first
 
-    def start(self, scheduler: Any) -> None:
+    async def start(self, scheduler: Any) -> None:
         self.scheduler = scheduler
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic != CHUNK_STARTED_TOPIC or not isinstance(msg, dict):
             return
         key = msg.get("k")
-        if not (isinstance(key, str) and key.endswith(CHUNK_KEY_SUFFIX)):
-            return
         scheduler = getattr(self, "scheduler", None)
-        task = scheduler.tasks.get(key) if scheduler is not None else None
+        if scheduler is None or not (isinstance(key, str) and key.endswith(CHUNK_KEY_SUFFIX)):
+            return
+        task = scheduler.tasks.get(key)
         if task is not None and task.state == "processing":  # its next loss is one too many
             task.suspicious = max(task.suspicious, scheduler.allowed_failures)
