@@ -31,6 +31,7 @@ PLUGIN_NAME = "orchestrator-chunks-run-once"
 class ChunksRunOnce(SchedulerPlugin):
     name = PLUGIN_NAME
     idempotent = True  # registered once per scheduler, whichever engine comes first
+    scheduler: Any = None  # set by `start`, before the plugin hears of any event
 
     async def start(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -38,8 +39,7 @@ class ChunksRunOnce(SchedulerPlugin):
     def log_event(self, topic: str, msg: Any) -> None:
         if topic != CHUNK_STARTED_TOPIC or not isinstance(msg, dict):
             return
-        key = msg.get("k")
-        scheduler = getattr(self, "scheduler", None)
+        key, scheduler = msg.get("k"), self.scheduler
         if scheduler is None or not (isinstance(key, str) and key.endswith(CHUNK_KEY_SUFFIX)):
             return
         task = scheduler.tasks.get(key)
